@@ -1,0 +1,53 @@
+"""The one interface every source-format reader implements, and what it is given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from oncofed.errors import IngestError
+from oncofed.ingest.batch import Batch
+from oncofed.privacy.pseudonym import Pseudonymiser
+
+
+def _no_progress(advance: float = 0, total: float | None = None, description: str | None = None) -> None:
+    pass
+
+
+@dataclass
+class IngestContext:
+    dataset_id: str
+    pseudonyms: Pseudonymiser
+    country: str | None = None  # the node's country, for sources that do not say
+    mapping: Path | None = None  # for tabular sources
+    where: str | None = None  # row filter (SQL over the source columns) for tabular sources
+    # progress(advance=..., total=..., description=...): readers report work done
+    progress: Callable[..., None] = _no_progress
+
+    def pseudonym(self, identifier: str, namespace: str | None = None) -> str:
+        return self.pseudonyms.one(namespace or self.dataset_id, identifier)
+
+
+class Reader(Protocol):
+    def __call__(self, files: list[Path], ctx: IngestContext) -> Batch:
+        """Read every file into one batch, or raise IngestError naming file, record and field."""
+
+
+def expand(paths: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
+    """Files given directly, plus the files with one of these suffixes inside given folders."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(suffixes))
+            if not found:
+                raise IngestError(f"no {'/'.join(suffixes)} files in this folder", file=str(p))
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise IngestError("no such file or folder", file=str(p))
+    if not files:
+        raise IngestError("no input files given")
+    return files

@@ -1,0 +1,252 @@
+"""The node store: one DuckDB file holding datasets, their versions and the record tables.
+
+Writes are all-or-nothing: a batch is merged inside one transaction, checked for integrity,
+and either committed as a new dataset version or rolled back, leaving the file as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+import oncofed
+from oncofed.errors import IngestError, StoreError, UnknownDatasetError
+from oncofed.ingest.batch import Batch
+from oncofed.model.schema import TABLES, Table
+from oncofed.store import migrations
+from oncofed.store.content_hash import content_hash
+from oncofed.store.connection import one
+
+DATASET_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+# (table, column) → (referenced table, column): checked for every row a batch brings.
+REFERENCES = {
+    **{(t.name, "individual_id"): ("individuals", "id") for t in TABLES.values() if t.per_individual},
+    ("measurements", "biosample_id"): ("biosamples", "id"),
+    ("calls", "biosample_id"): ("biosamples", "id"),
+    ("calls", "variant_id"): ("variants", "id"),
+    ("imaging_series", "study_id"): ("imaging_studies", "id"),
+}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    id: str
+    title: str
+    description: str | None
+    duo: list[str]
+    licence: str | None
+    contact: str | None
+    created_at: datetime
+    version: int | None
+    content_hash: str | None
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    content_hash: str
+    created_at: datetime
+    format: str
+    mode: str
+    sources: list[dict]
+    counts: dict[str, int]
+    oncofed_version: str
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    dataset_id: str
+    version: int
+    created: bool  # False: the content was already this version's; nothing was written
+    content_hash: str
+    counts: dict[str, int]
+
+
+class Store:
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path):
+        self.con, self.path = con, path
+
+    @classmethod
+    def open(cls, path: Path, *, read_only: bool = False) -> Store:
+        if read_only and not path.exists():
+            raise StoreError(f"no node store at {path}")
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as e:
+            raise StoreError(f"cannot open the node store {path}: {e}") from None
+        if read_only:
+            if migrations.current_version(con) != migrations.LATEST:
+                con.close()
+                raise StoreError(f"{path} needs a schema migration: open it read-write once")
+        else:
+            migrations.migrate(con)
+        return cls(con, path)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # datasets ---------------------------------------------------------------------------
+
+    def add_dataset(self, dataset_id: str, title: str, *, description: str | None = None,
+                    duo: list[str] | None = None, licence: str | None = None,
+                    contact: str | None = None) -> DatasetInfo:
+        if not DATASET_ID.fullmatch(dataset_id):
+            raise StoreError(
+                f"bad dataset id {dataset_id!r}: expected 1–64 characters of a-z, 0-9, '.', '_', '-', "
+                "starting with a letter or digit"
+            )
+        if self._exists(dataset_id):
+            raise StoreError(f"dataset {dataset_id!r} already exists")
+        self.con.execute(
+            "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, now())",
+            [dataset_id, title, description, duo or [], licence, contact],
+        )
+        return self.dataset(dataset_id)
+
+    def _exists(self, dataset_id: str) -> bool:
+        return bool(one(self.con, "SELECT count(*) FROM datasets WHERE id = ?", [dataset_id])[0])
+
+    def datasets(self) -> list[DatasetInfo]:
+        rows = self.con.execute(
+            """SELECT d.id, d.title, d.description, d.duo, d.licence, d.contact, d.created_at,
+                      v.version, v.content_hash
+               FROM datasets d LEFT JOIN (
+                   SELECT dataset_id, version, content_hash FROM dataset_versions
+                   QUALIFY row_number() OVER (PARTITION BY dataset_id ORDER BY version DESC) = 1
+               ) v ON v.dataset_id = d.id
+               ORDER BY d.id"""
+        ).fetchall()
+        return [DatasetInfo(*r) for r in rows]
+
+    def dataset(self, dataset_id: str) -> DatasetInfo:
+        for d in self.datasets():
+            if d.id == dataset_id:
+                return d
+        raise UnknownDatasetError(dataset_id, [d.id for d in self.datasets()])
+
+    def versions(self, dataset_id: str) -> list[VersionInfo]:
+        self.dataset(dataset_id)
+        rows = self.con.execute(
+            "SELECT version, content_hash, created_at, format, mode, sources, counts, oncofed_version "
+            "FROM dataset_versions WHERE dataset_id = ? ORDER BY version",
+            [dataset_id],
+        ).fetchall()
+        return [VersionInfo(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[7])
+                for r in rows]
+
+    def counts(self, dataset_id: str) -> dict[str, int]:
+        return {
+            name: one(self.con, f"SELECT count(*) FROM {name} WHERE dataset_id = ?", [dataset_id])[0]
+            for name in TABLES
+        }
+
+    # writing ----------------------------------------------------------------------------
+
+    def write(self, dataset_id: str, batch: Batch, *, format: str, replace: bool = False) -> WriteResult:
+        """Merge a batch into a dataset as one new version (see ``model.schema.Table`` for how
+        rows merge); ``replace`` makes the batch the dataset's whole content instead.
+
+        Content equal to the current version creates nothing.
+        """
+        current = self.dataset(dataset_id)
+        if not any(t.num_rows for t in batch.tables.values()):
+            raise IngestError("the input holds no records", file=", ".join(s.name for s in batch.sources) or None)
+        for name, table in batch.tables.items():
+            _check_unique(TABLES[name], table)
+        con = self.con
+        con.execute("BEGIN")
+        try:
+            if replace:
+                for name in TABLES:
+                    con.execute(f"DELETE FROM {name} WHERE dataset_id = ?", [dataset_id])
+            self._merge(dataset_id, batch)
+            self._check_references(dataset_id, batch)
+            new_hash = content_hash(con, dataset_id)
+            if current.content_hash == new_hash:
+                con.execute("ROLLBACK")
+                return WriteResult(dataset_id, current.version, False, new_hash, self.counts(dataset_id))
+            if batch.terms:
+                con.register("_terms", pa.table({"id": list(batch.terms), "label": list(batch.terms.values())}))
+                con.execute("INSERT INTO terms SELECT id, label FROM _terms ON CONFLICT DO NOTHING")
+                con.unregister("_terms")
+            version = (current.version or 0) + 1
+            counts = self.counts(dataset_id)
+            con.execute(
+                "INSERT INTO dataset_versions VALUES (?, ?, ?, now(), ?, ?, ?, ?, ?)",
+                [dataset_id, version, new_hash, format, "replace" if replace else "merge",
+                 json.dumps([s.__dict__ for s in batch.sources]), json.dumps(counts), oncofed.__version__],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return WriteResult(dataset_id, version, True, new_hash, counts)
+
+    def _merge(self, dataset_id: str, batch: Batch) -> None:
+        con = self.con
+        mentioned = [t.column("id" if name == "individuals" else "individual_id")
+                     for name, t in batch.tables.items() if name == "individuals" or TABLES[name].per_individual]
+        ids = pc.unique(pa.chunked_array([c for m in mentioned for c in m.chunks], pa.string()))
+        con.register("_batch_individuals", pa.table({"id": ids}))
+        for name, data in batch.tables.items():
+            spec = TABLES[name]
+            con.register("_batch", data)
+            if spec.key:
+                match = " AND ".join(f"b.{k} IS NOT DISTINCT FROM t.{k}" for k in spec.key)
+                con.execute(
+                    f"DELETE FROM {name} t WHERE dataset_id = ? AND EXISTS (SELECT 1 FROM _batch b WHERE {match})",
+                    [dataset_id],
+                )
+            else:
+                con.execute(
+                    f"DELETE FROM {name} WHERE dataset_id = ? AND individual_id IN (SELECT id FROM _batch_individuals)",
+                    [dataset_id],
+                )
+            cols = ", ".join(spec.column_names)
+            con.execute(f"INSERT INTO {name} (dataset_id, {cols}) SELECT ?, {cols} FROM _batch", [dataset_id])
+            con.unregister("_batch")
+        con.unregister("_batch_individuals")
+
+    def _check_references(self, dataset_id: str, batch: Batch) -> None:
+        for (table, column), (target, target_col) in REFERENCES.items():
+            data = batch.tables.get(table)
+            if data is None or not data.num_rows:
+                continue
+            self.con.register("_batch", data)
+            missing = self.con.execute(
+                f"SELECT b.{column}, count(*) OVER () FROM _batch b WHERE b.{column} IS NOT NULL AND b.{column} "
+                f"NOT IN (SELECT {target_col} FROM {target} WHERE dataset_id = ?) LIMIT 1",
+                [dataset_id],
+            ).fetchall()
+            self.con.unregister("_batch")
+            if missing:
+                missing = missing[0]
+                raise IngestError(
+                    f"{missing[1]} {table} row(s) refer to a {target[:-1]} this dataset does not hold",
+                    field=f"{table}.{column}", expected=f"an existing {target[:-1]}", got=missing[0],
+                )
+
+
+def _check_unique(spec: Table, table: pa.Table) -> None:
+    if not spec.key or not table.num_rows:
+        return
+    keys = table.select(list(spec.key))
+    if keys.group_by(list(spec.key)).aggregate([]).num_rows != table.num_rows:
+        raise IngestError(
+            f"the input holds the same {spec.name} record more than once",
+            field=f"{spec.name}.{', '.join(spec.key)}", expected="each key once",
+        )

@@ -1,0 +1,52 @@
+import duckdb
+import pytest
+
+from oncofed.errors import StoreError
+from oncofed.model.schema import TABLES
+from oncofed.store import migrations
+from oncofed.store.migrations import Migration, migrate
+from oncofed.store.store import Store
+
+
+def columns(con, table):
+    return con.execute(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+
+
+def test_migrated_store_matches_the_model(tmp_path):
+    with Store.open(tmp_path / "s.duckdb") as store:
+        assert migrations.current_version(store.con) == migrations.LATEST
+        for name, table in TABLES.items():
+            expected = [("dataset_id", "VARCHAR", "NO")] + [
+                (c.name, c.type, "NO" if c.required else "YES") for c in table.columns]
+            assert columns(store.con, name) == expected, name
+
+
+def test_forward_migration_applies_only_what_is_missing(tmp_path):
+    bundled = migrations.bundled()
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    assert migrate(con, bundled[:1]) == [1]
+    later = bundled + [Migration(len(bundled) + 1, "add_note", "ALTER TABLE datasets ADD COLUMN note VARCHAR;")]
+    assert migrate(con, later) == list(range(2, len(later) + 1))
+    assert migrate(con, later) == []
+    assert ("note", "VARCHAR", "YES") in columns(con, "datasets")
+
+
+def test_a_failing_migration_changes_nothing(tmp_path):
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    migrate(con)
+    broken = migrations.bundled() + [Migration(migrations.LATEST + 1, "broken",
+                                               "ALTER TABLE datasets ADD COLUMN x INT; SELECT * FROM nowhere;")]
+    with pytest.raises(duckdb.Error):
+        migrate(con, broken)
+    assert migrations.current_version(con) == migrations.LATEST
+    assert "x" not in [c[0] for c in columns(con, "datasets")]
+
+
+def test_a_store_newer_than_this_software_is_refused(tmp_path):
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    migrate(con)
+    con.execute("INSERT INTO schema_migrations VALUES (999, 'future', now())")
+    with pytest.raises(StoreError, match="newer than this oncofed knows"):
+        migrate(con)

@@ -1,0 +1,108 @@
+import pyarrow as pa
+import pytest
+
+from conftest import sha256
+from oncofed.errors import IngestError, StoreError, UnknownDatasetError
+from oncofed.ingest.batch import RowBuilder, SourceFile
+from oncofed.model.schema import CLINICAL
+
+SRC = [SourceFile("test.csv", "0" * 64, 10)]
+
+
+def batch(individuals=(), diseases=(), covers=()):
+    b = RowBuilder()
+    for i in individuals:
+        b.add("individuals", i, file="t")
+    for d in diseases:
+        b.add("diseases", d, file="t")
+    return b.build(SRC, covers)
+
+
+ANN = {"id": "ann", "sex": "NCIT:C16576"}
+BOB = {"id": "bob", "sex": "NCIT:C20197"}
+
+
+def test_a_dataset_id_must_be_a_slug(node):
+    with node.store() as store, pytest.raises(StoreError, match="bad dataset id"):
+        store.add_dataset("Bad Id!", "x")
+
+
+def test_an_unknown_dataset_names_the_known_ones(node):
+    with node.store() as store, pytest.raises(UnknownDatasetError, match="known datasets: ds"):
+        store.dataset("nope")
+
+
+def test_each_new_content_is_a_new_version_and_same_content_is_none(node):
+    with node.store() as store:
+        first = store.write("ds", batch([ANN]), format="csv")
+        assert (first.version, first.created) == (1, True)
+        again = store.write("ds", batch([ANN]), format="csv")
+        assert (again.version, again.created, again.content_hash) == (1, False, first.content_hash)
+        second = store.write("ds", batch([BOB]), format="csv")
+        assert (second.version, second.created) == (2, True)
+        assert second.content_hash != first.content_hash
+        assert [v.version for v in store.versions("ds")] == [1, 2]
+        assert store.versions("ds")[0].sources == [{"name": "test.csv", "sha256": "0" * 64, "bytes": 10}]
+
+
+def test_the_content_hash_ignores_row_order(node, tmp_path):
+    with node.store() as store:
+        a = store.write("ds", batch([ANN, BOB]), format="csv").content_hash
+        store.add_dataset("other", "x")
+        b = store.write("other", batch([BOB, ANN]), format="csv").content_hash
+    assert a == b
+
+
+def test_an_ingest_replaces_the_clinical_record_of_the_individuals_it_mentions(node):
+    with node.store() as store:
+        store.write("ds", batch([ANN, BOB], [{"individual_id": "ann", "code": "NCIT:C4872"},
+                                             {"individual_id": "bob", "code": "NCIT:C4878"}]), format="csv")
+        store.write("ds", batch([{**ANN, "year_of_birth": 1950}],
+                                [{"individual_id": "ann", "code": "NCIT:C4910"}]), format="csv")
+        rows = store.con.execute("SELECT individual_id, code FROM diseases ORDER BY 1").fetchall()
+        assert rows == [("ann", "NCIT:C4910"), ("bob", "NCIT:C4878")]
+        assert store.con.execute("SELECT year_of_birth FROM individuals WHERE id = 'ann'").fetchone() == (1950,)
+        assert store.counts("ds")["individuals"] == 2
+
+
+def test_a_record_source_removes_what_it_no_longer_states(node):
+    with node.store() as store:
+        store.write("ds", batch([ANN], [{"individual_id": "ann", "code": "NCIT:C4872"}]), format="phenopacket")
+        store.write("ds", batch([ANN], covers=CLINICAL), format="phenopacket")
+        assert store.counts("ds")["diseases"] == 0
+
+
+def test_replace_makes_the_input_the_whole_dataset(node):
+    with node.store() as store:
+        store.write("ds", batch([ANN, BOB]), format="csv")
+        store.write("ds", batch([BOB]), format="csv", replace=True)
+        assert store.con.execute("SELECT id FROM individuals").fetchall() == [("bob",)]
+        assert store.versions("ds")[-1].mode == "replace"
+
+
+def test_a_reference_to_a_missing_individual_leaves_the_store_as_it_was(node):
+    with node.store() as store:
+        store.write("ds", batch([ANN]), format="csv")
+    before = sha256(node.store_path)
+    with node.store() as store, pytest.raises(IngestError, match="diseases.individual_id"):
+        store.write("ds", batch([BOB], [{"individual_id": "carl", "code": "NCIT:C4872"}]), format="csv")
+    assert sha256(node.store_path) == before
+
+
+def test_a_key_twice_in_one_input_is_refused(node):
+    with node.store() as store, pytest.raises(IngestError, match="more than once"):
+        store.write("ds", batch([ANN, ANN]), format="csv")
+
+
+def test_an_input_without_records_is_refused(node):
+    with node.store() as store, pytest.raises(IngestError, match="no records"):
+        store.write("ds", batch(covers=CLINICAL), format="csv")
+
+
+def test_datasets_are_isolated(node):
+    with node.store() as store:
+        store.add_dataset("other", "x")
+        store.write("ds", batch([ANN]), format="csv")
+        store.write("other", batch([BOB]), format="csv")
+        store.write("ds", batch([ANN], covers=CLINICAL), format="csv", replace=True)
+        assert store.counts("other")["individuals"] == 1

@@ -57,7 +57,7 @@ def test_a_long_table_gives_one_individual_with_both_endpoints(node):
     with node.store() as store:
         per_endpoint = dict(store.con.execute(
             "SELECT endpoint, count(*) FROM outcomes GROUP BY endpoint").fetchall())
-        assert per_endpoint == {"NCIT:C125201": 929, "NCIT:C70815": 929}
+        assert per_endpoint == {"NCIT:C125201": 929, "ONCOFED:time_to_recurrence": 929}
         deaths = one(store.con, "SELECT count(*) FROM individuals WHERE vital_status = 'NCIT:C28554'")[0]
         assert deaths == int(source[source.etype == 2].status.sum())
         fu = one(store.con, "SELECT count(*) FROM treatments WHERE agent = 'ATC:L01BC02'")[0]
@@ -223,3 +223,14 @@ def _write(path, content):
     else:
         path.write_text(content)
     return path
+
+
+def test_every_code_in_the_demo_mappings_is_a_verified_or_declared_term():
+    import re
+
+    from oncofed.model import vocabulary
+
+    for mapping in DATA.glob("*/mapping.yaml"):
+        codes = set(re.findall(r'"((?:NCIT|LOINC|ATC|SNOMEDCT|ONCOFED):[^"]+)"', mapping.read_text()))
+        assert codes, mapping
+        assert not {c for c in codes if vocabulary.label(c) is None}, mapping

@@ -369,7 +369,8 @@ def _pseudonymise_refs(table: str, data: pa.Table, ctx: IngestContext) -> pa.Tab
     """Biosample identifiers are source identifiers too: store only their pseudonyms."""
     namespace = f"{ctx.dataset_id}/biosample"
     for col in ("id", "biosample_id"):
-        if col in data.column_names and (col == "biosample_id" or table == "biosamples"):
+        if col in data.column_names and (col == "biosample_id" or table == "biosamples") \
+                and data.column(col).null_count < data.num_rows:
             values = data.column(col).to_pylist()
             present = sorted({v for v in values if v is not None})
             pseudonym = dict(zip(present, ctx.pseudonyms.many(namespace, present)))

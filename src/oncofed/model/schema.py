@@ -57,7 +57,7 @@ class Table:
 
 # Columns whose values are CURIEs wherever they appear.
 CODED = frozenset({
-    "sex", "vital_status", "code", "icdo3_topography", "icdo3_morphology", "icd10", "primary_site",
+    "sex", "vital_status", "code", "topography", "morphology", "icd10", "primary_site",
     "laterality", "stage", "grade", "type", "agent", "value_code", "severity", "sampled_tissue",
     "sample_type", "histology", "tumour_progression", "procedure", "variant_class", "consequence",
     "zygosity", "endpoint",
@@ -82,7 +82,7 @@ TABLES: dict[str, Table] = {
         _t(
             "diseases", (),
             ("individual_id", V, REQ), ("code", V, REQ), ("label", V),
-            ("icdo3_topography", V), ("icdo3_morphology", V), ("icd10", V),
+            ("topography", V), ("morphology", V), ("icd10", V),
             ("primary_site", V), ("laterality", V),
             ("stage", V), ("stage_system", V), ("stage_basis", V),
             ("t_category", V), ("n_category", V), ("m_category", V),

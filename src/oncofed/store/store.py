@@ -173,7 +173,10 @@ class Store:
             if replace:
                 for name in TABLES:
                     con.execute(f"DELETE FROM {name} WHERE dataset_id = ?", [dataset_id])
-            self._merge(dataset_id, batch)
+            if replace or current.version is None:
+                self._insert(dataset_id, batch)  # nothing stored, so nothing to replace
+            else:
+                self._merge(dataset_id, batch)
             self._check_references(dataset_id, batch)
             new_hash = content_hash(con, dataset_id)
             if current.content_hash == new_hash:
@@ -216,10 +219,16 @@ class Store:
                     f"DELETE FROM {name} WHERE dataset_id = ? AND individual_id IN (SELECT id FROM _batch_individuals)",
                     [dataset_id],
                 )
-            cols = ", ".join(spec.column_names)
-            con.execute(f"INSERT INTO {name} (dataset_id, {cols}) SELECT ?, {cols} FROM _batch", [dataset_id])
             con.unregister("_batch")
         con.unregister("_batch_individuals")
+        self._insert(dataset_id, batch)
+
+    def _insert(self, dataset_id: str, batch: Batch) -> None:
+        for name, data in batch.tables.items():
+            self.con.register("_batch", data)
+            cols = ", ".join(TABLES[name].column_names)
+            self.con.execute(f"INSERT INTO {name} (dataset_id, {cols}) SELECT ?, {cols} FROM _batch", [dataset_id])
+            self.con.unregister("_batch")
 
     def _check_references(self, dataset_id: str, batch: Batch) -> None:
         for (table, column), (target, target_col) in REFERENCES.items():

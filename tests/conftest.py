@@ -1,4 +1,5 @@
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,14 @@ from oncofed.node import home
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
-CONFORMANCE = REPO.parent / "shared" / "conformance"
+# The official specification files, beside the repository as ../shared (CI lays it there).
+CONFORMANCE = Path(os.environ.get("ONCOFED_CONFORMANCE", REPO.parent / "shared" / "conformance"))
+
+
+def pytest_configure(config):
+    if not CONFORMANCE.is_dir():
+        raise pytest.UsageError(f"conformance files not found at {CONFORMANCE}: "
+                                "check out ../shared beside the repository or set ONCOFED_CONFORMANCE")
 
 
 def sha256(path: Path) -> str:

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CONFORMANCE
 from oncofed.errors import IngestError
 from oncofed.ingest import fhir
 from oncofed.ingest.batch import Batch
 from oncofed.ingest.reader import IngestContext
 from oncofed.privacy.pseudonym import Pseudonymiser
 
-MCODE = Path("/work/shared/conformance/mcode")
+MCODE = CONFORMANCE / "mcode"
 MCODE_BUNDLE = MCODE / "Bundle-mcode-patient-bundle-john-anyperson.json"
 MCODE_SINGLES = [
     MCODE / "Patient-cancer-patient-john-anyperson.json",

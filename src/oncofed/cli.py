@@ -191,13 +191,12 @@ def demo(
     from oncofed import demo as demo_mod
 
     nodes = demo_mod.build(folder, data or demo_mod.DATA)
+    t = Table("node", "country", "dataset", "individuals", "records", "version", title="oncofed demo nodes")
     for h in nodes:
         with h.store(read_only=True) as store:
-            t = Table("dataset", "version", *[n for n in ("individuals", "diseases", "treatments",
-                                                          "measurements", "outcomes")],
-                      title=f"{h.config.name} ({h.config.country}) — {h.path}")
             for d in store.datasets():
-                c = store.counts(d.id)
-                t.add_row(d.id, str(d.version), *[f"{c[n]:,}" for n in ("individuals", "diseases", "treatments",
-                                                                         "measurements", "outcomes")])
-        out.print(t)
+                counts = store.counts(d.id)
+                t.add_row(h.config.name, h.config.country, d.id, f"{counts['individuals']:,}",
+                          f"{sum(counts.values()):,}", f"{d.version} ({(d.content_hash or '')[7:19]})")
+    out.print(t)
+    out.print(f"The nodes are in {folder}/; look closer with: oncofed node show {h.path} {d.id}", soft_wrap=True)

@@ -178,6 +178,339 @@ def node_export_phenopacket(
         written = phenopacket.export_to_dir(store.con, dataset, out_dir)
     out.print(f"{len(written)} phenopackets written to {out_dir}")
 
+@_command(node_app, "info")
+def node_info(path: NodePath) -> None:
+    """Print what a hub needs to register this node (id, name, country, public key) as JSON."""
+    from oncofed.node import home
+
+    _print_json(home.load(path).info())
+
+
+@_command(node_app, "trust-hub")
+def node_trust_hub(
+    path: NodePath,
+    info: Annotated[Path, typer.Option(help="The hub's info JSON (from `oncofed hub info`).")],
+    url: Annotated[Optional[str], typer.Option(help="The hub's URL, for the relay agent.")] = None,
+) -> None:
+    """Trust a hub: accept requests it signs and researcher tokens it issues."""
+    from oncofed.node import home
+    from oncofed.node.home import HubTrust
+
+    h = home.load(path)
+    try:
+        data = json.loads(info.read_text())
+        trust = HubTrust(id=data["id"], public_key=data["public_key"], url=url)
+    except (OSError, ValueError, KeyError) as e:
+        raise OncofedError(f"{info}: not a hub info file ({e})") from None
+    h.save(h.config.model_copy(update={"hub": trust}))
+    out.print(f"node {h.id} now trusts hub [bold]{trust.id}[/]")
+
+
+@_command(node_app, "serve")
+def node_serve(
+    path: NodePath,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8701,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Serve the node for the direct transport (the hub calls it)."""
+    import uvicorn
+
+    from oncofed.node import home
+    from oncofed.node.app import create_app
+
+    uvicorn.run(create_app(home.load(path)), host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+
+
+@_command(node_app, "connect")
+def node_connect(
+    path: NodePath,
+    hub: Annotated[Optional[str], typer.Option(help="The hub's URL (default: the one given to trust-hub).")] = None,
+) -> None:
+    """Run the relay agent: poll the hub for requests and answer them, opening no port."""
+    import asyncio
+    import signal
+
+    from oncofed.node import home, relay
+    from oncofed.node.handler import Node
+
+    h = home.load(path)
+    url = hub or (h.config.hub.url if h.config.hub else None)
+    if not url:
+        raise OncofedError("no hub URL: give --hub or set it with `oncofed node trust-hub --url`")
+    node = Node.open(h)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        err.print(f"node {h.id}: polling {url} for requests (Ctrl-C to stop)")
+        agent = asyncio.create_task(relay.run(node, url, stop))
+        await stop.wait()
+        agent.cancel()  # do not wait for a long poll in flight
+        await asyncio.gather(agent, return_exceptions=True)
+
+    try:
+        asyncio.run(main())
+    finally:
+        node.close()
+
+
+@_command(node_app, "audit")
+def node_audit(
+    path: NodePath,
+    verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain; exit 1 if it is broken.")] = False,
+    last: Annotated[int, typer.Option(help="Show the last N entries.")] = 20,
+    as_json: AsJson = False,
+) -> None:
+    """Who asked what, and what was released or refused; --verify detects any edited entry."""
+    from oncofed.node import audit, home
+
+    with home.load(path).store(read_only=True) as store:
+        if verify:
+            problems = audit.verify(store.con)
+            if as_json:
+                _print_json({"ok": not problems, "problems": [p.to_json() for p in problems]})
+            elif problems:
+                for p in problems:
+                    err.print(f"[bold red]audit log broken:[/] {p}")
+            else:
+                out.print("audit log intact")
+            if problems:
+                raise typer.Exit(1)
+            return
+        entries = audit.entries(store.con, last=last)
+    if as_json:
+        _print_json([e.to_json() for e in entries])
+        return
+    t = Table("seq", "time", "requester", "request", "datasets", "outcome")
+    for e in entries:
+        t.add_row(str(e.seq), f"{e.at:%Y-%m-%d %H:%M:%S}", e.requester or "–", e.kind,
+                  ", ".join(e.datasets or {}), e.outcome + (f": {e.reason}" if e.reason else ""))
+    out.print(t)
+
+
+# hub ------------------------------------------------------------------------------------
+
+hub_app = typer.Typer(help="Run a hub: register nodes and researchers, serve the federation.", no_args_is_help=True)
+app.add_typer(hub_app, name="hub")
+user_app = typer.Typer(help="Researcher accounts.", no_args_is_help=True)
+hub_app.add_typer(user_app, name="user")
+HubPath = Annotated[Path, typer.Argument(help="The hub's folder.")]
+HubDb = Annotated[Optional[str], typer.Option("--db", help="Database URL (default: the hub's own SQLite file).")]
+
+
+def _hub_store(path: Path, db: str | None):
+    from oncofed.hub import home
+    from oncofed.hub.store import HubStore
+
+    h = home.load(path)
+    return h, HubStore(db or h.config.db)
+
+
+@_command(hub_app, "init")
+def hub_init(
+    path: HubPath,
+    name: Annotated[str, typer.Option(help="The hub's name.")],
+    hub_id: Annotated[Optional[str], typer.Option("--id", help="The hub's id (default: from the name).")] = None,
+    db: HubDb = None,
+) -> None:
+    """Create a hub: its folder, configuration and signing key."""
+    from oncofed.hub import home
+
+    h = home.init(path, name, hub_id, db)
+    out.print(f"hub [bold]{h.config.id}[/] created at {path} (database {h.config.db})")
+
+
+@_command(hub_app, "info")
+def hub_info(path: HubPath) -> None:
+    """Print what a node needs to trust this hub (id, name, public key) as JSON."""
+    from oncofed.hub import home
+
+    _print_json(home.load(path).info())
+
+
+@_command(hub_app, "serve")
+def hub_serve(
+    path: HubPath,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    db: HubDb = None,
+    workers: Annotated[int, typer.Option(help="Worker processes sharing the database.")] = 1,
+) -> None:
+    """Serve the hub API."""
+    import os
+
+    import uvicorn
+
+    from oncofed.hub import home
+
+    home.load(path)  # fail here, clearly, rather than in every worker
+    os.environ["ONCOFED_HUB_HOME"] = str(path.resolve())
+    if db:
+        os.environ["ONCOFED_HUB_DB"] = db
+    uvicorn.run("oncofed.hub.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", timeout_graceful_shutdown=2)
+
+
+@_command(hub_app, "add-node")
+def hub_add_node(
+    path: HubPath,
+    info: Annotated[Path, typer.Option(help="The node's info JSON (from `oncofed node info`).")],
+    transport: Annotated[str, typer.Option(help="direct (the hub calls the node) or relay (the node polls).")],
+    url: Annotated[Optional[str], typer.Option(help="The node's URL (direct transport).")] = None,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for this node's answers.")] = 30,
+    db: HubDb = None,
+) -> None:
+    """Register a node with the hub."""
+    _, store = _hub_store(path, db)
+    try:
+        data = json.loads(info.read_text())
+        node = store.add_node(data["id"], data["name"], data["country"], transport, data["public_key"],
+                              url=url, timeout_s=timeout)
+    except (OSError, ValueError, KeyError) as e:
+        raise OncofedError(f"{info}: not a node info file ({e})") from None
+    finally:
+        store.dispose()
+    out.print(f"node [bold]{node.id}[/] ({node.country}, {node.transport}) registered")
+
+
+@_command(hub_app, "nodes")
+def hub_nodes(path: HubPath, db: HubDb = None, as_json: AsJson = False) -> None:
+    """The registered nodes and their health: last seen, transport, last error."""
+    _, store = _hub_store(path, db)
+    try:
+        nodes = store.nodes()
+    finally:
+        store.dispose()
+    if as_json:
+        _print_json([asdict(n) for n in nodes])
+        return
+    t = Table("node", "country", "transport", "last seen", "last error")
+    for n in nodes:
+        t.add_row(n.id, n.country, n.transport + (f" {n.url}" if n.url else ""),
+                  f"{n.last_seen:%Y-%m-%d %H:%M:%S}" if n.last_seen else "never",
+                  f"{n.last_error_at:%Y-%m-%d %H:%M:%S} {n.last_error}" if n.last_error else "–")
+    out.print(t)
+
+
+@_command(user_app, "add")
+def hub_user_add(
+    path: HubPath,
+    name: Annotated[str, typer.Argument(help="The researcher's name.")],
+    days: Annotated[int, typer.Option(help="How long the token is valid, in days.")] = 30,
+    db: HubDb = None,
+) -> None:
+    """Create a researcher account and print a token for it."""
+    from datetime import timedelta
+
+    from oncofed.auth import tokens
+
+    h, store = _hub_store(path, db)
+    try:
+        user_id = store.add_user(name)
+    finally:
+        store.dispose()
+    token = tokens.issue(h.private_key, h.config.id, user_id, timedelta(days=days))
+    err.print(f"researcher {name} ({user_id}); token valid {days} days:")
+    out.print(token, soft_wrap=True)
+
+
+# analyse --------------------------------------------------------------------------------
+
+analyse_app = typer.Typer(help="Run federated analyses through a hub.", no_args_is_help=True)
+app.add_typer(analyse_app, name="analyse")
+Hub = Annotated[str, typer.Option("--hub", envvar="ONCOFED_HUB", help="The hub's URL.")]
+Token = Annotated[str, typer.Option("--token", envvar="ONCOFED_TOKEN", help="Your researcher token.")]
+Datasets = Annotated[Optional[list[str]], typer.Option("--dataset", help="Only these datasets; repeatable.")]
+Where = Annotated[Optional[list[str]], typer.Option(
+    "--where", help="A filter 'variable op value', e.g. 'age < 50', 'diagnosis descendant_of NCIT:C4872', "
+                    "'stage in NCIT:C27970,NCIT:C27971'; repeatable.")]
+
+
+def parse_filter(text: str) -> tuple[str, str, object]:
+    """'age < 50' → ('age', '<', 50); values of in/not_in are comma-separated."""
+    parts = text.split(None, 2)
+    if len(parts) < 2:
+        raise OncofedError(f"bad filter {text!r}: expected 'variable op value', e.g. 'age < 50'")
+    variable, op = parts[0], parts[1]
+    raw = parts[2] if len(parts) > 2 else None
+    if op in ("in", "not_in"):
+        return variable, op, [_scalar(v.strip()) for v in (raw or "").split(",") if v.strip()]
+    return variable, op, None if raw is None else _scalar(raw)
+
+
+def _scalar(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _analyse(hub: str, token: str, name: str, params: dict, datasets, where, as_json: bool) -> None:
+    from oncofed.client.federation import Federation
+
+    with Federation(hub, token) as fed:
+        result = fed.run(name, params, datasets=datasets, where=[parse_filter(w) for w in where or ()])
+    if as_json:
+        _print_json(result.raw)
+        return
+    out.print(result.summary.to_string() if not result.summary.empty else json.dumps(result.result, indent=1))
+    t = Table("node", "status", "reason", title="nodes")
+    for node, row in result.per_node.iterrows():
+        t.add_row(str(node), row["status"], str(row.get("reason") or ""))
+    out.print(t)
+
+
+@_command(analyse_app, "count")
+def analyse_count(hub: Hub, token: Token, dataset: Datasets = None, where: Where = None,
+                  as_json: AsJson = False) -> None:
+    """How many individuals match, across the federation."""
+    _analyse(hub, token, "count", {}, dataset, where, as_json)
+
+
+@_command(analyse_app, "crosstab")
+def analyse_crosstab(row: str, column: str, hub: Hub, token: Token, dataset: Datasets = None,
+                     where: Where = None, as_json: AsJson = False) -> None:
+    """A contingency table of two categorical variables, with a chi-square test."""
+    _analyse(hub, token, "crosstab", {"row": row, "column": column}, dataset, where, as_json)
+
+
+@_command(analyse_app, "summary")
+def analyse_summary(variable: str, hub: Hub, token: Token, bins: int = 20, dataset: Datasets = None,
+                    where: Where = None, as_json: AsJson = False) -> None:
+    """n, mean, sd and quantiles of a numeric variable."""
+    _analyse(hub, token, "summary", {"variable": variable, "bins": bins}, dataset, where, as_json)
+
+
+@_command(analyse_app, "km")
+def analyse_km(hub: Hub, token: Token, duration: str = "os_days", event: str = "os_event",
+               group: Optional[str] = None, interval: float = 30.0, dataset: Datasets = None,
+               where: Where = None, as_json: AsJson = False) -> None:
+    """Kaplan–Meier survival (with a log-rank test when --group is given)."""
+    params = {"duration": duration, "event": event, "interval": interval} | ({"group": group} if group else {})
+    _analyse(hub, token, "km", params, dataset, where, as_json)
+
+
+@_command(analyse_app, "cox")
+def analyse_cox(covariates: Annotated[list[str], typer.Argument(help="Covariates.")], hub: Hub, token: Token,
+                duration: str = "os_days", event: str = "os_event", ties: str = "efron",
+                dataset: Datasets = None, where: Where = None, as_json: AsJson = False) -> None:
+    """Cox proportional hazards, stratified by node."""
+    params = {"duration": duration, "event": event, "covariates": covariates, "ties": ties}
+    _analyse(hub, token, "cox", params, dataset, where, as_json)
+
+
+@_command(analyse_app, "glm")
+def analyse_glm(outcome: str, covariates: Annotated[list[str], typer.Argument(help="Covariates.")], hub: Hub,
+                token: Token, family: str = "gaussian", dataset: Datasets = None, where: Where = None,
+                as_json: AsJson = False) -> None:
+    """A generalised linear model (gaussian, binomial or poisson)."""
+    _analyse(hub, token, "glm", {"outcome": outcome, "covariates": covariates, "family": family}, dataset,
+             where, as_json)
+
 
 # demo -----------------------------------------------------------------------------------
 

@@ -1,0 +1,3 @@
+from oncofed.cli import app
+
+app(prog_name="oncofed")

@@ -1,0 +1,83 @@
+"""Crosstab: individuals by the levels of two variables, with Pearson's chi-square test of
+independence on the pooled table.
+
+The test needs every cell: where the guard withheld one at any node, the table shows it as
+suppressed and the test is not computed (say so, rather than test a table with holes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+from pydantic import model_validator
+
+from oncofed.analysis import cells, tables, variables
+from oncofed.analysis.base import CohortData, Partial, Step
+from oncofed.analysis.params import Params, parse
+from oncofed.analysis.registry import Registered
+from oncofed.model import vocabulary
+
+NAME, VERSION = "crosstab", "1"
+MISSING = cells.key("missing")
+
+
+class CrosstabParams(Params):
+    row: str
+    column: str
+
+    @model_validator(mode="after")
+    def _variables(self) -> CrosstabParams:
+        if self.row == self.column:
+            raise ValueError("row and column must be different variables")
+        variables.resolve(self.row)
+        variables.resolve(self.column)
+        return self
+
+
+def validate(params: dict) -> dict:
+    return parse(CrosstabParams, params).model_dump()
+
+
+def node_step(data: CohortData, params: dict, state: dict) -> Partial:
+    p = parse(CrosstabParams, params)
+    frame = data.frame([p.row, p.column])
+    complete = frame.dropna()
+    counts = complete.groupby([p.row, p.column], sort=False, observed=True).size()
+    found = {cells.key(cells.level(r), cells.level(c)): int(n) for (r, c), n in counts.items() if n}
+    missing = len(frame) - len(complete)
+    return Partial(records=len(complete), cells=found | ({MISSING: missing} if missing else {}),
+                   levels={p.row: complete[p.row].nunique(), p.column: complete[p.column].nunique()})
+
+
+def hub_step(partials: dict[str, Partial], params: dict, state: dict) -> Step:
+    p = parse(CrosstabParams, params)
+    totals, suppressed = cells.combine(partials)
+    pairs = {tuple(cells.parts(k)) for k in [*totals, *suppressed] if k != MISSING}
+    rows, columns = sorted({r for r, _ in pairs}), sorted({c for _, c in pairs})
+    table = pd.DataFrame([[None if cells.key(r, c) in suppressed else totals.get(cells.key(r, c), 0)
+                           for c in columns] for r in rows], index=pd.Index(rows, name=p.row), columns=columns,
+                         dtype=object)
+    holes = sorted(cells.parts(k) for k in suppressed if k != MISSING)
+    notes = []
+    chi_square = None
+    if holes:
+        notes.append(f"{len(holes)} cell(s) withheld by a node's guard: the chi-square test is not computed")
+    elif len(rows) < 2 or len(columns) < 2:
+        notes.append("the chi-square test needs at least two levels of each variable")
+    else:
+        statistic, pvalue, df, _ = scipy.stats.chi2_contingency(table.to_numpy(dtype=float), correction=False)
+        chi_square = {"statistic": float(statistic), "df": int(df), "p": float(pvalue)}
+    labels = {str(level): vocabulary.label(level) for level in [*rows, *columns]
+              if isinstance(level, str) and vocabulary.label(level)}
+    return Step(True, result={
+        "analysis": NAME, "row": p.row, "column": p.column,
+        "table": tables.to_json(table),
+        "n": None if holes else int(np.sum([totals.get(cells.key(r, c), 0) for r in rows for c in columns])),
+        "missing": None if MISSING in suppressed else totals.get(MISSING, 0),
+        "suppressed": holes, "chi_square": chi_square, "labels": labels, "notes": notes,
+        "nodes": {node: cells.records(q) for node, q in partials.items()},
+    })
+
+
+ANALYSIS = Registered(NAME, VERSION, validate, node_step, hub_step)

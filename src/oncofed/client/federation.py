@@ -1,0 +1,135 @@
+"""The researcher's SDK: one object for the whole federation, analyses named as a
+statistician knows them, results that compare side by side with lifelines and statsmodels.
+
+    fed = Federation("https://hub.example.org", token)
+    fed.count(datasets=["colon"], where=[("stage", "descendant_of", "NCIT:C28060")]).count
+    fed.cox("os_days", "os_event", ["age", "sex"], datasets=["colon"]).summary
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+
+import httpx
+
+from oncofed import web
+from oncofed.client.results import Result, result_for
+from oncofed.errors import OncofedError
+
+Filter = tuple[str, str, object]
+
+
+class FederationError(OncofedError):
+    """The hub refused or failed a request; the message says why."""
+
+    def __init__(self, message: str, status: int | None = None, raw: dict | None = None):
+        self.status, self.raw = status, raw
+        super().__init__(message)
+
+
+def cohort(datasets: Sequence[str] | None = None, where: Iterable[Filter | dict] = ()) -> dict:
+    """A cohort definition: the datasets to look in and the filters individuals must pass."""
+    filters = [f if isinstance(f, dict) else {"variable": f[0], "op": f[1], "value": f[2]} for f in where]
+    return {"datasets": list(datasets) if datasets is not None else None, "filters": filters}
+
+
+class Federation:
+    def __init__(self, hub_url: str, token: str, *, timeout: float = 120.0, verify: bool | str = True):
+        self.hub_url = hub_url.rstrip("/")
+        self._client = web.client(verify, base_url=self.hub_url, headers={"Authorization": f"Bearer {token}"},
+                                  timeout=timeout)
+        self.timeout = timeout
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Federation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # what is there -------------------------------------------------------------------------
+
+    def nodes(self):
+        import pandas as pd
+
+        return pd.DataFrame(self._get("/api/nodes"))
+
+    def analyses(self):
+        import pandas as pd
+
+        return pd.DataFrame(self._get("/api/analyses"))
+
+    # analyses ------------------------------------------------------------------------------
+
+    def count(self, *, datasets=None, where=(), nodes=None) -> Result:
+        return self.run("count", {}, datasets=datasets, where=where, nodes=nodes)
+
+    def crosstab(self, row: str, column: str, *, datasets=None, where=(), nodes=None) -> Result:
+        return self.run("crosstab", {"row": row, "column": column}, datasets=datasets, where=where, nodes=nodes)
+
+    def summary(self, variable: str, *, bins: int = 20, datasets=None, where=(), nodes=None) -> Result:
+        return self.run("summary", {"variable": variable, "bins": bins}, datasets=datasets, where=where, nodes=nodes)
+
+    def km(self, duration: str = "os_days", event: str = "os_event", *, group: str | None = None,
+           interval: float = 30.0, datasets=None, where=(), nodes=None) -> Result:
+        params = {"duration": duration, "event": event, "interval": interval}
+        if group is not None:
+            params["group"] = group
+        return self.run("km", params, datasets=datasets, where=where, nodes=nodes)
+
+    def cox(self, duration: str, event: str, covariates: Sequence[str], *, ties: str = "efron",
+            datasets=None, where=(), nodes=None) -> Result:
+        params = {"duration": duration, "event": event, "covariates": list(covariates), "ties": ties}
+        return self.run("cox", params, datasets=datasets, where=where, nodes=nodes)
+
+    def glm(self, outcome: str, covariates: Sequence[str], *, family: str = "gaussian", offset: str | None = None,
+            datasets=None, where=(), nodes=None) -> Result:
+        params = {"outcome": outcome, "covariates": list(covariates), "family": family}
+        if offset is not None:
+            params["offset"] = offset
+        return self.run("glm", params, datasets=datasets, where=where, nodes=nodes)
+
+    def run(self, analysis: str, params: dict, *, datasets=None, where=(), nodes=None,
+            version: str | None = None) -> Result:
+        """Run any registered analysis and wait for its result."""
+        body = {"analysis": analysis, "params": params, "cohort": cohort(datasets, where)}
+        if version:
+            body["version"] = version
+        if nodes is not None:
+            body["nodes"] = list(nodes)
+        deadline = time.monotonic() + self.timeout
+        raw = self._request("POST", "/api/analyses", json=body, params={"wait": min(self.timeout, 60)})
+        while raw["status"] == "running":
+            if time.monotonic() > deadline:
+                raise FederationError(f"run {raw['run']} did not finish within {self.timeout:g} s", raw=raw)
+            raw = self._request("GET", f"/api/analyses/{raw['run']}", params={"wait": 10})
+        if raw["status"] != "done":
+            raise FederationError(f"{analysis}: {raw.get('error') or raw['status']}", raw=raw)
+        return result_for(analysis)(raw)
+
+    # HTTP ------------------------------------------------------------------------------------
+
+    def _get(self, path: str):
+        return self._request("GET", path)
+
+    def _request(self, method: str, path: str, **kw) -> dict:
+        for attempt in range(5):  # the hub may be restarting: runs survive it, so retry briefly
+            try:
+                response = self._client.request(method, path, **kw)
+                break
+            except httpx.TransportError as e:
+                if attempt == 4:
+                    raise FederationError(f"cannot reach the hub at {self.hub_url}: {e}") from None
+                time.sleep(0.5 * 2 ** attempt)
+        try:
+            data = response.json()
+        except ValueError:
+            raise FederationError(f"HTTP {response.status_code} from the hub: {response.text[:300]}",
+                                  response.status_code) from None
+        if response.status_code >= 400 and not (isinstance(data, dict) and "run" in data):
+            message = data.get("error") or data.get("detail") if isinstance(data, dict) else data
+            raise FederationError(f"HTTP {response.status_code}: {message}", response.status_code)
+        return data

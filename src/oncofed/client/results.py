@@ -1,0 +1,92 @@
+"""What an analysis gives back to a researcher: the hub's result as DataFrames named the way
+lifelines and statsmodels name them, each node's part, and a plot where one helps."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+class Result:
+    def __init__(self, raw: dict):
+        self.raw = raw
+        self.run_id: str = raw["run"]
+        self.analysis: str = raw["analysis"]
+        self.result: dict = raw["result"] or {}
+
+    @property
+    def per_node(self) -> pd.DataFrame:
+        """Each node's status (ok / refused / timed out / error), why, and the dataset versions it used."""
+        rows = [{"node": n, **p} for n, p in sorted(self.raw["per_node"].items())]
+        return pd.DataFrame(rows).set_index("node") if rows else pd.DataFrame()
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return _frame(self.result.get("summary"))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.analysis} run {self.run_id}>\n{self.summary}"
+
+
+def _frame(table) -> pd.DataFrame:
+    """A result table: {"columns": [...], "index": [...], "data": [[...]]} (pandas 'split')."""
+    if table is None:
+        return pd.DataFrame()
+    frame = pd.DataFrame(table["data"], columns=table["columns"])
+    if table.get("index") is not None:
+        frame.index = pd.Index(table["index"], name=table.get("index_name"))
+    return frame
+
+
+class CountResult(Result):
+    @property
+    def count(self) -> int | None:
+        """The number of individuals; None when a node's share was too small to release."""
+        return self.result.get("count")
+
+
+class CrosstabResult(Result):
+    @property
+    def table(self) -> pd.DataFrame:
+        return _frame(self.result.get("table"))
+
+
+class KMResult(Result):
+    def plot(self, ax=None):
+        """Survival with its confidence band, one curve per group."""
+        import matplotlib.pyplot as plt
+
+        ax = ax or plt.subplots()[1]
+        s = self.summary
+        groups = s.groupby("group") if "group" in s.columns else [(None, s)]
+        for name, g in groups:
+            ax.step(g["timeline"], g["survival"], where="post", label=name)
+            ax.fill_between(g["timeline"], g["ci_lower"], g["ci_upper"], step="post", alpha=0.2)
+        ax.set_xlabel("days")
+        ax.set_ylabel("survival probability")
+        ax.set_ylim(0, 1.02)
+        if "group" in s.columns:
+            ax.legend()
+        return ax
+
+
+class CoxResult(Result):
+    def plot(self, ax=None):
+        """A forest plot of the coefficients with their 95% intervals."""
+        import matplotlib.pyplot as plt
+
+        s = self.summary
+        ax = ax or plt.subplots(figsize=(6, 0.4 * len(s) + 1))[1]
+        y = range(len(s))
+        ax.errorbar(s["coef"], list(y), xerr=[s["coef"] - s["coef lower 95%"], s["coef upper 95%"] - s["coef"]],
+                    fmt="o", capsize=3)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_yticks(list(y), s.index)
+        ax.set_xlabel("log hazard ratio (95% CI)")
+        return ax
+
+
+_RESULTS = {"count": CountResult, "crosstab": CrosstabResult, "km": KMResult, "cox": CoxResult}
+
+
+def result_for(analysis: str) -> type[Result]:
+    return _RESULTS.get(analysis, Result)

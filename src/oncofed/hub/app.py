@@ -1,0 +1,167 @@
+"""The hub's HTTP API: researchers run analyses, nodes behind firewalls poll for work.
+
+Thin: each endpoint checks who is calling, then hands over to the coordinator or the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from oncofed.analysis import registry
+from oncofed.auth import envelope, tokens
+from oncofed.errors import OncofedError
+from oncofed.hub import home as hub_home
+from oncofed.hub.coordinator import Coordinator, RunRequest
+from oncofed.hub.store import HubStore, HubStoreError
+from oncofed.hub.transports.direct import DirectTransport
+from oncofed.hub.transports.relay import RelayQueue, RelayTransport
+from oncofed.web import LimitBody, async_client, validation_message
+
+MAX_BODY = 1 << 20  # 1 MiB: no legitimate request is larger
+POLL_WAIT_S = 20.0  # how long a relay poll is held open when there is no work
+RELAY_LEASE_S = 60.0  # a claimed request not answered by then goes to the next poll
+
+
+class RelayAnswer(BaseModel):
+    request_id: str
+    envelope: dict
+
+
+def researcher(request: Request, authorization: Annotated[str | None, Header()] = None) -> tuple[str, str]:
+    """The calling researcher's id and token, checked against this hub's own key."""
+    hub, store = request.app.state.hub, request.app.state.store
+    if not authorization or not authorization.startswith("Bearer "):
+        raise tokens.TokenError("this needs a researcher token: Authorization: Bearer <token>")
+    token = authorization.removeprefix("Bearer ").strip()
+    claims = tokens.verify(token, [hub.public_key], issuer=hub.config.id)
+    user = store.user(claims.subject)
+    if user is None or user["disabled"]:
+        raise tokens.TokenError("this token's user is unknown or disabled")
+    return claims.subject, token
+
+
+Researcher = Annotated[tuple[str, str], Depends(researcher)]
+
+
+def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
+    """The hub app; with no arguments (several uvicorn workers) from ONCOFED_HUB_HOME/_DB."""
+    hub = hub_home.load(Path(home_path or os.environ["ONCOFED_HUB_HOME"]))
+    store = HubStore(db or os.environ.get("ONCOFED_HUB_DB") or hub.config.db)
+    queue = RelayQueue(store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with async_client(os.environ.get("ONCOFED_CA_BUNDLE", True)) as client:
+            app.state.coordinator = Coordinator(store, hub, {"direct": DirectTransport(client),
+                                                             "relay": RelayTransport(queue)})
+            adopter = asyncio.create_task(app.state.coordinator.adopt_forever())
+            yield
+            adopter.cancel()
+            await app.state.coordinator.close()
+        store.dispose()
+
+    app = FastAPI(title="oncofed hub", lifespan=lifespan)
+    app.state.hub, app.state.store = hub, store
+    app.add_middleware(LimitBody, max_bytes=MAX_BODY)
+    poll_replay, answer_replay = envelope.ReplayCache(), envelope.ReplayCache()
+
+    @app.exception_handler(tokens.TokenError)
+    async def _bad_token(request: Request, e: tokens.TokenError):
+        return JSONResponse({"error": str(e)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(OncofedError)
+    async def _bad_request(request: Request, e: OncofedError):
+        return JSONResponse({"error": str(e)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, e: RequestValidationError):
+        return JSONResponse({"error": validation_message(e)}, status_code=422)
+
+    @app.get("/api/hub")
+    def hub_info() -> dict:
+        """Public: what a node needs to trust this hub."""
+        return hub.info()
+
+    @app.get("/api/nodes")
+    def nodes(who: Researcher) -> list[dict]:
+        return [_health(n) for n in store.nodes()]
+
+    @app.get("/api/analyses")
+    def analyses(who: Researcher) -> list[dict]:
+        return [{"name": a.name, "version": a.version} for a in registry.all()]
+
+    @app.post("/api/analyses")
+    async def run(request: RunRequest, who: Researcher,
+                  wait: Annotated[float, Query(ge=0, le=600)] = 60) -> JSONResponse:
+        coordinator: Coordinator = app.state.coordinator
+        run_id = coordinator.submit(who[0], who[1], request)
+        await coordinator.wait(run_id, wait)
+        return _run_response(store.run(run_id))
+
+    @app.get("/api/analyses/{run_id}")
+    async def run_status(run_id: str, who: Researcher,
+                         wait: Annotated[float, Query(ge=0, le=600)] = 0) -> JSONResponse:
+        run = store.run(run_id)
+        if run is None or run["requester"] != who[0]:
+            raise HTTPException(404, "no such run of yours")
+        await app.state.coordinator.wait(run_id, wait)
+        return _run_response(store.run(run_id))
+
+    def node_envelope(sealed: dict, replay: envelope.ReplayCache) -> tuple[str, dict]:
+        """The node that signed a relay message, and its body; 401 if it is no registered node."""
+        def key_of(sender: str) -> str | None:
+            try:
+                return store.node(sender).public_key
+            except HubStoreError:
+                return None
+        try:
+            body = envelope.open_(sealed, hub.config.id, key_of, replay)
+        except (envelope.EnvelopeError, OncofedError) as e:
+            raise HTTPException(401, f"relay message refused: {e}") from None
+        return sealed["sender"], body
+
+    @app.post("/api/relay/poll")
+    async def relay_poll(sealed: dict, wait: Annotated[float, Query(ge=0, le=60)] = POLL_WAIT_S) -> dict:
+        node_id, body = node_envelope(sealed, poll_replay)
+        if body.get("kind") != "poll":
+            raise HTTPException(400, "expected a poll")
+        node = store.node(node_id)
+        if node.transport != "relay":
+            raise HTTPException(400, f"node {node_id!r} is registered for the direct transport")
+        await asyncio.to_thread(store.seen, node_id)
+        claimed = await queue.claim(node_id, wait, RELAY_LEASE_S)
+        return {"requests": [{"id": rid, "envelope": env} for rid, env in claimed]}
+
+    @app.post("/api/relay/answer")
+    async def relay_answer(answer: RelayAnswer) -> dict:
+        # Checked here so that nobody but the node can fill its answer slot, and again (with
+        # the replay check) by the coordinator that uses it.
+        node_id, _ = node_envelope(answer.envelope, answer_replay)
+        if not await asyncio.to_thread(store.answer, answer.request_id, node_id, answer.envelope):
+            raise HTTPException(409, "no open request with that id for this node (answered, expired or unknown)")
+        queue.notify_answered(answer.request_id)
+        return {"stored": True}
+
+    return app
+
+
+def _health(n) -> dict:
+    return {"id": n.id, "name": n.name, "country": n.country, "transport": n.transport, "url": n.url,
+            "last_seen": n.last_seen, "last_error": n.last_error, "last_error_at": n.last_error_at}
+
+
+def _run_response(run: dict) -> JSONResponse:
+    body = {"run": run["id"], "status": run["status"], "analysis": run["analysis"], "version": run["version"],
+            "result": run["result"], "error": run["error"], "per_node": run["per_node"],
+            "created_at": run["created_at"].isoformat(), "updated_at": run["updated_at"].isoformat()}
+    code = {"running": 202, "done": 200}.get(run["status"], 422)  # failed: refused, too few nodes, bad input
+    return JSONResponse(body, status_code=code)

@@ -1,0 +1,64 @@
+"""Send one request to many nodes at once, each with its own deadline, and say per node
+what happened: ok, refused (and why), timed out, or error. A dead or slow node costs at most
+its timeout and never blocks the others."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from oncofed.hub.store import NodeRecord
+from oncofed.hub.transports.base import NodeUnreachable
+
+OK, REFUSED, TIMED_OUT, ERROR = "ok", "refused", "timed out", "error"
+
+
+@dataclass
+class NodeOutcome:
+    status: str
+    reason: str | None = None
+    body: dict | None = None  # the node's opened answer, when it answered
+    seconds: float = 0.0
+
+    def public(self) -> dict:
+        """What the researcher sees of this node's part."""
+        out = {"status": self.status, "seconds": round(self.seconds, 4)}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.body and self.body.get("datasets"):
+            out["datasets"] = self.body["datasets"]
+        return out
+
+
+Exchange = Callable[[NodeRecord, dict, float], Awaitable[dict]]
+Opener = Callable[[NodeRecord, dict], dict]
+
+
+async def fan_out(nodes: list[NodeRecord], envelopes: dict[str, dict], exchange: Exchange, open_answer: Opener,
+                  timeout: float | None = None) -> dict[str, NodeOutcome]:
+    """Each node's outcome; ``timeout`` (else the node's own) bounds each node separately."""
+
+    async def one(node: NodeRecord) -> NodeOutcome:
+        limit = min(timeout, node.timeout_s) if timeout else node.timeout_s
+        started = time.perf_counter()
+        try:
+            reply = await asyncio.wait_for(exchange(node, envelopes[node.id], limit), limit)
+            body = open_answer(node, reply)
+        except TimeoutError:
+            return NodeOutcome(TIMED_OUT, f"no answer within {limit:g} s", seconds=time.perf_counter() - started)
+        except NodeUnreachable as e:
+            return NodeOutcome(ERROR, f"unreachable: {e}", seconds=time.perf_counter() - started)
+        except Exception as e:  # a bad signature, a malformed answer: this node's fault, not the run's
+            return NodeOutcome(ERROR, f"{type(e).__name__}: {e}", seconds=time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        status = body.get("status")
+        if status == OK:
+            return NodeOutcome(OK, body=body, seconds=seconds)
+        if status == REFUSED:
+            return NodeOutcome(REFUSED, str(body.get("reason", "refused")), body=body, seconds=seconds)
+        return NodeOutcome(ERROR, str(body.get("reason", "the node reported an error")), body=body, seconds=seconds)
+
+    results = await asyncio.gather(*(one(n) for n in nodes))
+    return {n.id: r for n, r in zip(nodes, results)}

@@ -1,0 +1,293 @@
+"""The hub's state (SQLAlchemy): registered nodes and their health, users, analysis runs, and
+the relay queue of requests waiting for nodes that can only call out.
+
+SQLite by default, PostgreSQL in production. Everything a run needs to survive a hub restart
+is here: queued relay requests wait in ``relay_requests`` until a node polls, and a run's
+state is saved after every round, so another hub process can resume it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, event, select,
+    update,
+)
+from sqlalchemy.engine import Engine
+
+from oncofed.errors import OncofedError
+
+metadata = MetaData()
+
+nodes = Table(
+    "nodes", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("transport", String(10), nullable=False),  # direct | relay
+    Column("url", String(500)),  # direct only
+    Column("public_key", String(100), nullable=False),  # Ed25519, base64url
+    Column("timeout_s", Integer, nullable=False, default=30),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime(timezone=True)),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("level", String(20), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+relay_requests = Table(
+    "relay_requests", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("node_id", String(64), nullable=False, index=True),
+    Column("status", String(10), nullable=False, index=True),  # queued | claimed | answered | expired
+    Column("envelope", Text, nullable=False),
+    Column("answer", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("answered_at", DateTime(timezone=True)),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("requester", String(64), nullable=False, index=True),
+    Column("analysis", String(64), nullable=False),
+    Column("version", String(20), nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("token", Text, nullable=False),  # forwarded to nodes, which check it themselves
+    Column("status", String(10), nullable=False, index=True),  # running | done | failed
+    Column("round", Integer, nullable=False, default=0),
+    Column("state", JSON, nullable=False),
+    Column("per_node", JSON, nullable=False),
+    Column("result", JSON),
+    Column("error", Text),
+    Column("owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything here is UTC."""
+    return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t
+
+
+class HubStoreError(OncofedError):
+    pass
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    id: str
+    name: str
+    country: str
+    transport: str
+    url: str | None
+    public_key: str
+    timeout_s: int
+    added_at: datetime
+    last_seen: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+def engine_for(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_con, _record):  # several processes share the file
+            dbapi_con.execute("PRAGMA journal_mode=WAL")
+            dbapi_con.execute("PRAGMA synchronous=NORMAL")
+            dbapi_con.execute("PRAGMA busy_timeout=30000")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class HubStore:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = engine_for(url)
+        metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # nodes --------------------------------------------------------------------------------
+
+    def add_node(self, node_id: str, name: str, country: str, transport: str, public_key: str,
+                 url: str | None = None, timeout_s: int = 30) -> NodeRecord:
+        if transport not in ("direct", "relay"):
+            raise HubStoreError(f"unknown transport {transport!r}; expected direct or relay")
+        if transport == "direct" and not url:
+            raise HubStoreError("a direct node needs --url, where the hub can reach it")
+        with self.engine.begin() as c:
+            if c.execute(select(nodes.c.id).where(nodes.c.id == node_id)).first():
+                raise HubStoreError(f"node {node_id!r} is already registered")
+            c.execute(nodes.insert().values(
+                id=node_id, name=name, country=country.upper(), transport=transport, url=url,
+                public_key=public_key, timeout_s=timeout_s, added_at=now()))
+        return self.node(node_id)
+
+    def nodes(self) -> list[NodeRecord]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(nodes).order_by(nodes.c.id)).mappings().all()
+        return [_node(r) for r in rows]
+
+    def node(self, node_id: str) -> NodeRecord:
+        with self.engine.connect() as c:
+            row = c.execute(select(nodes).where(nodes.c.id == node_id)).mappings().first()
+        if row is None:
+            raise HubStoreError(f"unknown node {node_id!r}")
+        return _node(row)
+
+    def seen(self, node_id: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(nodes).where(nodes.c.id == node_id).values(last_seen=now()))
+
+    def failed(self, node_id: str, error: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(nodes).where(nodes.c.id == node_id).values(last_error=error, last_error_at=now()))
+
+    # users --------------------------------------------------------------------------------
+
+    def add_user(self, name: str, level: str = "registered") -> str:
+        user_id = uuid.uuid4().hex[:16]
+        with self.engine.begin() as c:
+            c.execute(users.insert().values(id=user_id, name=name, level=level, disabled=False, created_at=now()))
+        return user_id
+
+    def user(self, user_id: str) -> dict | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(users).where(users.c.id == user_id)).mappings().first()
+        return dict(row) if row else None
+
+    # relay queue ---------------------------------------------------------------------------
+
+    def enqueue(self, node_id: str, envelope: dict, ttl_s: float) -> str:
+        request_id = str(uuid.uuid4())
+        t = now()
+        with self.engine.begin() as c:
+            c.execute(relay_requests.insert().values(
+                id=request_id, node_id=node_id, status="queued", envelope=json.dumps(envelope),
+                created_at=t, expires_at=t + timedelta(seconds=ttl_s)))
+        return request_id
+
+    def claim(self, node_id: str, lease_s: float, limit: int = 16) -> list[tuple[str, dict]]:
+        """Hand queued (or abandoned) requests of a node to one poll, each to exactly one.
+
+        On PostgreSQL, FOR UPDATE SKIP LOCKED lets concurrent polls from several hub
+        processes take disjoint rows; on SQLite the whole write is serialised anyway.
+        """
+        t = now()
+        with self.engine.begin() as c:
+            c.execute(update(relay_requests)
+                      .where(relay_requests.c.status.in_(("queued", "claimed")), relay_requests.c.expires_at < t)
+                      .values(status="expired"))
+            waiting = (relay_requests.c.status == "queued") | (
+                (relay_requests.c.status == "claimed") & (relay_requests.c.lease_until < t))
+            rows = c.execute(
+                select(relay_requests.c.id, relay_requests.c.envelope)
+                .where(relay_requests.c.node_id == node_id, waiting)
+                .order_by(relay_requests.c.created_at).limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return []
+            ids = [r.id for r in rows]
+            c.execute(update(relay_requests).where(relay_requests.c.id.in_(ids))
+                      .values(status="claimed", lease_until=t + timedelta(seconds=lease_s)))
+        return [(r.id, json.loads(r.envelope)) for r in rows]
+
+    def answer(self, request_id: str, node_id: str, envelope: dict) -> bool:
+        """Store a node's answer; False if no such open request of that node exists."""
+        with self.engine.begin() as c:
+            done = c.execute(
+                update(relay_requests)
+                .where(relay_requests.c.id == request_id, relay_requests.c.node_id == node_id,
+                       relay_requests.c.status.in_(("queued", "claimed")))
+                .values(status="answered", answer=json.dumps(envelope), answered_at=now())
+            )
+        return done.rowcount == 1
+
+    def answer_of(self, request_id: str) -> tuple[str, dict | None]:
+        with self.engine.connect() as c:
+            row = c.execute(select(relay_requests.c.status, relay_requests.c.answer)
+                            .where(relay_requests.c.id == request_id)).first()
+        if row is None:
+            return "missing", None
+        return row.status, json.loads(row.answer) if row.answer else None
+
+    def drop(self, request_id: str) -> None:
+        """A request nobody waits for any more (its run gave up on the node)."""
+        with self.engine.begin() as c:
+            c.execute(update(relay_requests).where(relay_requests.c.id == request_id,
+                                                   relay_requests.c.status.in_(("queued", "claimed")))
+                      .values(status="expired"))
+
+    # runs ----------------------------------------------------------------------------------
+
+    def create_run(self, requester: str, analysis: str, version: str, request: dict, token: str,
+                   owner: str, lease_s: float) -> str:
+        run_id = str(uuid.uuid4())
+        t = now()
+        with self.engine.begin() as c:
+            c.execute(runs.insert().values(
+                id=run_id, requester=requester, analysis=analysis, version=version, request=request,
+                token=token, status="running", round=0, state={}, per_node={}, owner=owner,
+                lease_until=t + timedelta(seconds=lease_s), created_at=t, updated_at=t))
+        return run_id
+
+    def run(self, run_id: str) -> dict | None:
+        with self.engine.connect() as c:
+            row = c.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        return dict(row) if row else None
+
+    def save_run(self, run_id: str, owner: str, lease_s: float, **values: Any) -> bool:
+        """Save a run's progress and renew its lease; False if another process took it over."""
+        t = now()
+        with self.engine.begin() as c:
+            done = c.execute(update(runs).where(runs.c.id == run_id, runs.c.owner == owner)
+                             .values(updated_at=t, lease_until=t + timedelta(seconds=lease_s), **values))
+        return done.rowcount == 1
+
+    def adopt_runs(self, owner: str, lease_s: float) -> list[str]:
+        """Take over running runs whose owner stopped renewing their lease (a hub restart)."""
+        t = now()
+        with self.engine.begin() as c:
+            rows = c.execute(select(runs.c.id).where(runs.c.status == "running", runs.c.lease_until < t)
+                             .with_for_update(skip_locked=True)).all()
+            ids = [r.id for r in rows]
+            if ids:
+                c.execute(update(runs).where(runs.c.id.in_(ids))
+                          .values(owner=owner, lease_until=t + timedelta(seconds=lease_s)))
+        return ids
+
+
+def _node(row) -> NodeRecord:
+    values = dict(row)
+    for k in ("added_at", "last_seen", "last_error_at"):
+        values[k] = _aware(values[k])
+    return NodeRecord(**values)

@@ -1,0 +1,29 @@
+"""Direct transport: the hub calls the node's own HTTP(S) endpoint."""
+
+from __future__ import annotations
+
+import httpx
+
+from oncofed.hub.store import NodeRecord
+from oncofed.hub.transports.base import NodeUnreachable
+
+PATH = "/node/requests"
+
+
+class DirectTransport:
+    def __init__(self, client: httpx.AsyncClient):
+        self._client = client
+
+    async def exchange(self, node: NodeRecord, envelope: dict, timeout: float) -> dict:
+        try:
+            response = await self._client.post(node.url.rstrip("/") + PATH, json=envelope, timeout=timeout)
+        except httpx.TimeoutException:
+            raise TimeoutError from None
+        except httpx.HTTPError as e:
+            raise NodeUnreachable(f"{type(e).__name__}: {e}") from None
+        if response.status_code != 200:
+            raise NodeUnreachable(f"HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            return response.json()
+        except ValueError:
+            raise NodeUnreachable("the node's reply is not JSON") from None

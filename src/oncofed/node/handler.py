@@ -1,0 +1,133 @@
+"""Every request a node receives, whichever transport brought it, goes through here:
+
+    open the hub's envelope → check the researcher's token itself → the allow-list →
+    select the cohort → differencing guard → node step → guard → audit → sealed answer
+
+The node never takes the hub's word for who is asking: the token inside the envelope is
+verified against the hub's public key from the node's own configuration. Nothing leaves
+except through ``privacy.guard``, and every request, released or refused, is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import duckdb
+
+from oncofed.analysis import cohort as cohorts
+from oncofed.analysis import registry
+from oncofed.analysis.base import AnalysisError, GuardRefusal
+from oncofed.auth import envelope, tokens
+from oncofed.errors import OncofedError
+from oncofed.node import audit
+from oncofed.node.home import NodeHome
+from oncofed.privacy import differencing, guard
+from oncofed.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Refused(Exception):
+    """A request the node will not answer; the reason goes back to the researcher."""
+
+
+@dataclass
+class Node:
+    """A serving node: its home, one store connection, and what it remembers between requests."""
+
+    home: NodeHome
+    con: duckdb.DuckDBPyConnection
+    versions: dict[str, str]  # dataset → content hash: fixed while the node serves (it holds the store)
+    replay: envelope.ReplayCache = field(default_factory=envelope.ReplayCache)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, home: NodeHome) -> Node:
+        if home.config.hub is None:
+            raise OncofedError(f"node {home.id} trusts no hub yet: run `oncofed node trust-hub` first")
+        con = home.store().con
+        return cls(home, con, {d.id: d.content_hash for d in Store(con, home.store_path).datasets()
+                               if d.content_hash})
+
+    def close(self) -> None:
+        self.con.close()
+
+    def handle(self, sealed: dict) -> dict:
+        """The sealed answer to a sealed request; EnvelopeError if the request is not the
+        trusted hub's (the caller decides how to say no)."""
+        hub = self.home.config.hub
+        body = envelope.open_(sealed, self.home.id, _only(hub.id, hub.public_key), self.replay)
+        with self.lock:
+            answer = self._answer(body)
+        # bound to the request's nonce, so no relay can pass it off as another request's answer
+        return envelope.seal(answer, self.home.id, hub.id, self.home.private_key, reply_to=sealed["nonce"])
+
+    def _answer(self, body: dict) -> dict:
+        kind = body.get("kind")
+        if kind == "ping":
+            return {"status": "ok", "node": self.home.id, "datasets": self._versions(None)}
+        if kind != "analysis":
+            return {"status": "error", "reason": f"unknown request kind {kind!r}"}
+        entry = {"requester": None, "kind": f"{body.get('analysis')}@{body.get('version')}",
+                 "request_digest": audit.digest({k: v for k, v in body.items() if k != "token"}), "datasets": {}}
+        try:
+            requester = self._requester(body.get("token"))
+            entry["requester"] = requester
+            answer = self._analysis(body, requester, entry)
+        except (Refused, GuardRefusal, AnalysisError, tokens.TokenError) as e:
+            reason = str(e)
+            audit.append(self.con, {**entry, "outcome": "refused", "reason": reason})
+            return {"status": "refused", "reason": reason}
+        except Exception:
+            log.exception("request failed")
+            audit.append(self.con, {**entry, "outcome": "error", "reason": "internal error"})
+            return {"status": "error", "reason": "the node failed to run this request (see its log)"}
+        return answer
+
+    def _requester(self, token: object) -> str:
+        if not isinstance(token, str):
+            raise Refused("the request carries no researcher token")
+        hub = self.home.config.hub
+        claims = tokens.verify(token, [hub.public_key], issuer=hub.id)
+        return f"{hub.id}:{claims.subject}"
+
+    def _analysis(self, body: dict, requester: str, entry: dict) -> dict:
+        name = str(body.get("analysis"))
+        allowed = self.home.config.analyses
+        if allowed is not None and name not in allowed:
+            raise Refused(f"analysis {name!r} is not on this node's allow-list")
+        analysis = registry.get(name, body.get("version"))
+        params = analysis.validate(body.get("params") or {})
+        cohort = cohorts.Cohort.model_validate(body.get("cohort") or {})
+        if cohort.datasets is not None and not set(self.versions) & set(cohort.datasets):
+            raise Refused("this node holds none of the requested datasets")
+        data = cohorts.select(self.con, self.home.id, cohort)
+        policy = self.home.config.guard
+        entry["datasets"] = self._versions(cohort.datasets)
+        members = differencing.check(self.con, requester, data.ids, policy) if policy.differencing else None
+        partial = guard.apply(analysis.node_step(data, params, body.get("state") or {}), policy)
+        self.con.execute("BEGIN")
+        try:
+            if members is not None:
+                differencing.remember(self.con, requester, members)
+            audit.append(self.con, {**entry, "outcome": "released", "released": audit.summary(partial)})
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return {"status": "ok", "partial": partial.to_json(), "datasets": entry["datasets"],
+                "min_nodes": policy.min_nodes}
+
+    def _versions(self, datasets: list[str] | None) -> dict[str, str]:
+        return {d: h for d, h in self.versions.items() if datasets is None or d in datasets}
+
+
+def _only(hub_id: str, public_key: str):
+    def key_of(sender: str) -> str:
+        if sender != hub_id:
+            raise envelope.UnknownSender(f"requests are accepted from hub {hub_id!r} only, not {sender!r}")
+        return public_key
+    return key_of
+

@@ -1,0 +1,64 @@
+"""The relay agent: for a node behind a firewall that allows only outbound connections, it
+long-polls the hub for requests and posts the answers back. The node opens no port.
+
+It outlives the hub: when the hub is away it retries with a growing pause (up to
+``MAX_BACKOFF_S``) and carries on as soon as the hub is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from oncofed.auth import envelope
+from oncofed.node.handler import Node
+from oncofed.web import async_client
+
+log = logging.getLogger(__name__)
+
+POLL_WAIT_S = 20.0
+MAX_BACKOFF_S = 5.0
+
+
+async def run(node: Node, hub_url: str, stop: asyncio.Event, verify: bool | str = True) -> None:
+    hub = node.home.config.hub
+    base = hub_url.rstrip("/")
+    backoff = 0.1
+    async with async_client(verify, timeout=httpx.Timeout(10.0, read=POLL_WAIT_S + 10)) as client:
+        while not stop.is_set():
+            poll = envelope.seal({"kind": "poll"}, node.home.id, hub.id, node.home.private_key)
+            try:
+                response = await client.post(f"{base}/api/relay/poll", json=poll, params={"wait": POLL_WAIT_S})
+                if response.status_code != 200:
+                    raise httpx.HTTPStatusError(f"HTTP {response.status_code}: {response.text[:200]}",
+                                                request=response.request, response=response)
+                backoff = 0.1
+                for request in response.json()["requests"]:
+                    answer = await asyncio.to_thread(_answer, node, request["envelope"])
+                    await _post_answer(client, base, request["id"], answer)
+            except (httpx.HTTPError, ValueError, KeyError) as e:
+                log.warning("hub %s unavailable (%s); retrying in %.1f s", base, e, backoff)
+                try:
+                    await asyncio.wait_for(stop.wait(), backoff)
+                except TimeoutError:
+                    pass
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+
+def _answer(node: Node, sealed: dict) -> dict:
+    try:
+        return node.handle(sealed)
+    except envelope.EnvelopeError as e:
+        hub = node.home.config.hub
+        return envelope.seal({"status": "refused", "reason": f"request refused: {e}"}, node.home.id, hub.id,
+                             node.home.private_key, reply_to=sealed.get("nonce"))
+
+
+async def _post_answer(client: httpx.AsyncClient, base: str, request_id: str, answer: dict) -> None:
+    response = await client.post(f"{base}/api/relay/answer", json={"request_id": request_id, "envelope": answer})
+    if response.status_code == 409:  # the hub gave up on it (expired): nothing to do
+        log.info("answer to %s no longer wanted: %s", request_id, response.text[:200])
+    elif response.status_code != 200:
+        raise httpx.HTTPStatusError(f"HTTP {response.status_code}", request=response.request, response=response)

@@ -1,0 +1,231 @@
+"""The federation end to end: a real hub and real node processes on localhost, over the direct
+and the relay transport, on SQLite and on PostgreSQL."""
+
+import concurrent.futures
+import json
+import time
+
+import httpx
+import pandas as pd
+import pytest
+
+from conftest import DATA, database
+
+from oncofed.auth import tokens
+from oncofed.client.federation import Federation, FederationError
+from oncofed.testing import LocalFederation
+
+LUNG = DATA / "ncctg-lung/lung.csv"
+LUNG_MAP = DATA / "ncctg-lung/mapping.yaml"
+SPLIT = {  # the demo's split of the NCCTG lung trial by institution
+    "a": "TRY_CAST(inst AS DOUBLE) <= 7",
+    "b": "TRY_CAST(inst AS DOUBLE) BETWEEN 10 AND 13",
+    "c": "inst IS NULL OR TRY_CAST(inst AS DOUBLE) >= 15",
+}
+
+
+def lung_federation(folder, db, transports=("direct", "direct", "relay"), **kw) -> LocalFederation:
+    lf = LocalFederation(folder, db=db, **kw)
+    for (name, where), transport in zip(SPLIT.items(), transports):
+        lf.add_node(name, country={"a": "DE", "b": "NL", "c": "FR"}[name], transport=transport) \
+            .add_dataset("lung", LUNG, mapping=LUNG_MAP, where=where)
+    return lf
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def lung(request, tmp_path_factory):
+    """Three nodes holding the lung trial split by institution: two direct, one relay."""
+    folder = tmp_path_factory.mktemp(f"fed-{request.param}")
+    with database(request.param, folder) as db, lung_federation(folder, db) as lf:
+        lf.start()
+        yield lf
+
+
+def pooled() -> pd.DataFrame:
+    return pd.read_csv(LUNG)
+
+
+def test_count_equals_the_pooled_count_over_direct_and_relay_nodes(lung):
+    result = lung.federation.count(datasets=["lung"])
+    assert result.count == len(pooled())
+    assert set(result.per_node.status) == {"ok"}
+    assert set(result.per_node.index) == {"a", "b", "c"}
+
+
+def test_filters_select_the_same_patients_as_pandas(lung):
+    result = lung.federation.count(datasets=["lung"], where=[("age", ">=", 65), ("sex", "=", "NCIT:C16576")])
+    df = pooled()
+    assert result.count == ((df.age >= 65) & (df.sex == 2)).sum()
+
+
+def test_every_answer_names_the_dataset_version_each_node_used(lung):
+    per_node = lung.federation.count(datasets=["lung"]).per_node
+    for node in "abc":
+        (version,) = per_node.loc[node, "datasets"].values()
+        assert version.startswith("sha256:")
+
+
+def test_small_counts_never_appear(lung):
+    # Patients aged 80 or more: 1 to 4 of them on some node.
+    df = pooled()
+    result = lung.federation.count(datasets=["lung"], where=[("age", ">=", 80)])
+    raw = json.dumps(result.raw)
+    true_total = int((df.age >= 80).sum())
+    assert 0 < true_total < 5
+    assert result.count is None
+    for n in range(1, 5):
+        assert f'"count": {n}' not in raw and f": {n}," not in raw.replace('"round": ', "")
+
+
+def test_a_bad_or_expired_token_is_refused_by_the_hub(lung):
+    with Federation(lung.hub_url, "not-a-token") as fed, pytest.raises(FederationError) as e:
+        fed.count()
+    assert e.value.status == 401 and "not-a-token" not in str(e.value)
+    expired = tokens.issue(lung.hub.private_key, lung.hub.config.id, "someone", -120)
+    with Federation(lung.hub_url, expired) as fed, pytest.raises(FederationError, match="expired") as e:
+        fed.count()
+    assert e.value.status == 401
+
+
+@pytest.mark.parametrize("body, status, says", [
+    ({"analysis": "regression-tree"}, 400, "unknown analysis"),
+    ({"analysis": "count", "cohort": {"filters": [{"variable": "shoe_size", "op": "<", "value": 40}]}}, 400,
+     "shoe_size"),
+    ({"analysis": "count", "cohort": {"filters": [{"variable": "age", "op": "~", "value": 1}]}}, 422, "op"),
+    ({"analysis": "count", "nodes": ["zz"]}, 400, "unknown node"),
+    ({"analysis": "count", "surprise": 1}, 422, "surprise"),
+])
+def test_bad_requests_get_a_4xx_naming_the_problem(lung, body, status, says):
+    response = httpx.post(f"{lung.hub_url}/api/analyses", json=body,
+                          headers={"Authorization": f"Bearer {lung.token}"})
+    assert response.status_code == status, response.text
+    assert says in response.json()["error"]
+
+
+def test_an_oversized_request_is_refused_before_it_is_read(lung):
+    response = httpx.post(f"{lung.hub_url}/api/analyses", content=b"x" * (2 << 20),
+                          headers={"Authorization": f"Bearer {lung.token}", "Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_hub_lists_node_health(lung):
+    nodes = lung.federation.nodes().set_index("id")
+    assert set(nodes.transport) == {"direct", "relay"}
+    assert nodes.loc["c", "last_seen"] is not None
+
+
+# faults -------------------------------------------------------------------------------------
+
+
+def test_a_slow_node_costs_only_its_timeout(tmp_path):
+    with lung_federation(tmp_path, None) as lf:
+        lf.start()
+        lf.pause_node("b")
+        started = time.monotonic()
+        response = httpx.post(f"{lf.hub_url}/api/analyses", json={"analysis": "count", "timeout_s": 2},
+                              headers={"Authorization": f"Bearer {lf.token}"}, params={"wait": 30})
+        took = time.monotonic() - started
+        lf.resume_node("b")
+        raw = response.json()
+        assert raw["status"] == "done", raw
+        assert raw["per_node"]["b"]["status"] == "timed out"
+        assert raw["per_node"]["a"]["status"] == "ok" and raw["per_node"]["c"]["status"] == "ok"
+        assert took < 6
+
+
+def test_a_killed_node_is_left_out_and_nothing_hangs(tmp_path):
+    with lung_federation(tmp_path, None) as lf:
+        fed = lf.start()
+        lf.kill_node("b")
+        result = fed.count(datasets=["lung"])
+        assert result.per_node.loc["b", "status"] == "error"
+        df = pooled()
+        assert result.count == len(df) - df.inst.between(10, 13).sum()
+
+
+def test_a_relay_node_reconnects_after_the_hub_goes_away(tmp_path):
+    with lung_federation(tmp_path, None, transports=("relay", "relay", "relay")) as lf:
+        fed = lf.start()
+        assert fed.count().count == len(pooled())
+        lf.stop_hub()
+        time.sleep(1.0)  # the agents find the hub gone and back off
+        lf.restart_hub()
+        assert fed.count().count == len(pooled())
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_queued_relay_requests_survive_a_hub_restart(tmp_path, kind):
+    with database(kind, tmp_path) as db, lung_federation(tmp_path, db, transports=("relay", "relay", "relay")) as lf:
+        lf.start()
+        lf.kill_node("c")  # its requests will wait in the queue
+        response = httpx.post(f"{lf.hub_url}/api/analyses", json={"analysis": "count", "timeout_s": 60},
+                              headers={"Authorization": f"Bearer {lf.token}"}, params={"wait": 1})
+        run = response.json()["run"]
+        assert response.status_code == 202
+        lf.restart_hub()
+        lf.start_node("c")
+        final = httpx.get(f"{lf.hub_url}/api/analyses/{run}", params={"wait": 60},
+                          headers={"Authorization": f"Bearer {lf.token}"}, timeout=90).json()
+        assert final["status"] == "done", final
+        assert final["per_node"]["c"]["status"] == "ok"
+        assert final["result"]["count"] == len(pooled())
+
+
+def test_several_hub_workers_share_postgresql(tmp_path):
+    with database("postgresql", tmp_path) as db, \
+            lung_federation(tmp_path, db, transports=("relay", "direct", "relay"), hub_workers=2) as lf:
+        fed = lf.start()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            counts = list(pool.map(lambda _: Federation(lf.hub_url, lf.token).count().count, range(16)))
+        assert counts == [len(pooled())] * 16
+
+
+# privacy, audit and exactness through the whole stack -----------------------------------------
+
+
+def test_a_differencing_attack_is_refused_and_audited(tmp_path, cli):
+    with lung_federation(tmp_path, None) as lf:
+        fed = lf.start()
+        ages = pooled().query("inst <= 7").age.sort_values()
+        # two cohorts at node a that differ by one patient: age <= t and age <= t minus one patient
+        t_wide = int(ages.iloc[60])
+        wide = fed.count(datasets=["lung"], where=[("age", "<=", t_wide)])
+        narrow_where = [("age", "<=", t_wide), ("followup_days", "!=", float(
+            pooled().query("inst <= 7 and age <= @t_wide").time.iloc[0]))]
+        narrow = fed.count(datasets=["lung"], where=narrow_where)
+        assert wide.per_node.loc["a", "status"] == "ok"
+        assert narrow.per_node.loc["a", "status"] == "refused"
+        assert "differ" in narrow.per_node.loc["a", "reason"]
+        lf.kill_node("a")  # the store is the node's while it runs
+        log = json_of(cli("node", "audit", lf.nodes["a"].home.path, "--json", "--last", "50"))
+        assert [e["outcome"] for e in log][-2:] == ["released", "refused"]
+        assert cli("node", "audit", lf.nodes["a"].home.path, "--verify").exit_code == 0
+        with lf.nodes["a"].home.store() as store:
+            store.con.execute("UPDATE audit_log SET outcome = 'released' WHERE seq = (SELECT max(seq) FROM audit_log)")
+        broken = cli("node", "audit", lf.nodes["a"].home.path, "--verify", ok=False)
+        assert broken.exit_code == 1 and "audit log broken" in broken.output
+
+
+def test_a_model_on_too_few_records_is_refused(lung):
+    with pytest.raises(FederationError) as e:
+        lung.federation.cox("os_days", "os_event", ["age"], datasets=["lung"], where=[("age", ">=", 78)])
+    assert "fewer than" in str(e.value)
+
+
+def test_cox_through_the_federation_equals_lifelines_stratified_by_node(lung):
+    from lifelines import CoxPHFitter
+
+    result = lung.federation.cox("os_days", "os_event", ["age", "sex"], datasets=["lung"])
+    df = pooled()
+    df["node"] = ["a" if i <= 7 else "b" if 10 <= i <= 13 else "c" for i in df.inst.fillna(99)]
+    df["male"] = (df.sex == 1).astype(float)  # sex is dummy-coded against its first level, female
+    cph = CoxPHFitter().fit(df[["time", "status", "age", "male", "node"]], "time", "status", strata=["node"],
+                            fit_options={"precision": 1e-12})  # converged as far as ours
+    ours = result.summary
+    for ours_name, theirs in (("age", "age"), (next(i for i in ours.index if i.startswith("sex")), "male")):
+        for col in ("coef", "se(coef)"):
+            assert ours.loc[ours_name, col] == pytest.approx(cph.summary.loc[theirs, col], rel=1e-6)
+
+
+def json_of(result):
+    return json.loads(result.stdout)

@@ -1,0 +1,90 @@
+"""The hub store on both databases: nodes, users, the relay queue's exactly-once hand-out, runs."""
+
+import threading
+
+import pytest
+
+from oncofed.hub.store import HubStore, HubStoreError
+
+
+@pytest.fixture
+def store(hub_db):
+    s = HubStore(hub_db)
+    yield s
+    s.dispose()
+
+
+def test_nodes_register_once_with_their_transport(store):
+    store.add_node("a", "Node A", "de", "direct", "key", url="http://127.0.0.1:1")
+    store.add_node("b", "Node B", "NL", "relay", "key")
+    assert [(n.id, n.country, n.transport) for n in store.nodes()] == [("a", "DE", "direct"), ("b", "NL", "relay")]
+    with pytest.raises(HubStoreError, match="already registered"):
+        store.add_node("a", "again", "DE", "relay", "key")
+    with pytest.raises(HubStoreError, match="needs --url"):
+        store.add_node("c", "C", "DE", "direct", "key")
+    with pytest.raises(HubStoreError, match="unknown transport"):
+        store.add_node("c", "C", "DE", "carrier-pigeon", "key")
+
+
+def test_health_records_last_seen_and_last_error(store):
+    store.add_node("a", "A", "DE", "relay", "key")
+    assert store.node("a").last_seen is None
+    store.seen("a")
+    store.failed("a", "timed out")
+    node = store.node("a")
+    assert node.last_seen is not None and node.last_error == "timed out" and node.last_error_at is not None
+
+
+def test_each_relay_request_goes_to_exactly_one_poll(hub_db):
+    stores = [HubStore(hub_db) for _ in range(4)]  # as if four hub processes
+    ids = {stores[0].enqueue("n", {"i": i}, ttl_s=60) for i in range(200)}
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def poll(store):
+        while True:
+            claimed = store.claim("n", lease_s=60, limit=7)
+            if not claimed:
+                return
+            with lock:
+                got.extend(rid for rid, _ in claimed)
+
+    threads = [threading.Thread(target=poll, args=(s,)) for s in stores for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in stores:
+        s.dispose()
+    assert sorted(got) == sorted(ids)  # every request handed out, none twice
+
+
+def test_a_claimed_request_returns_to_the_queue_when_its_lease_ends(store):
+    rid = store.enqueue("n", {"x": 1}, ttl_s=60)
+    assert [r for r, _ in store.claim("n", lease_s=-1)] == [rid]  # a node that died holding it
+    assert [r for r, _ in store.claim("n", lease_s=60)] == [rid]
+    assert store.claim("n", lease_s=60) == []
+
+
+def test_answers_are_stored_once_and_only_for_the_right_node(store):
+    rid = store.enqueue("n", {"x": 1}, ttl_s=60)
+    store.claim("n", lease_s=60)
+    assert not store.answer(rid, "other", {"a": 1})
+    assert store.answer(rid, "n", {"a": 1})
+    assert not store.answer(rid, "n", {"a": 2})
+    assert store.answer_of(rid) == ("answered", {"a": 1})
+
+
+def test_expired_requests_are_not_handed_out(store):
+    store.enqueue("n", {"x": 1}, ttl_s=-1)
+    assert store.claim("n", lease_s=60) == []
+
+
+def test_a_run_belongs_to_one_process_until_its_lease_ends(store):
+    run = store.create_run("u", "count", "1", {"analysis": "count"}, "tok", owner="p1", lease_s=-1)
+    assert not store.save_run(run, "p2", 5, round=1)
+    assert store.adopt_runs("p2", 5) == [run]
+    assert store.save_run(run, "p2", 5, round=1)
+    assert not store.save_run(run, "p1", 5, round=2)
+    assert store.adopt_runs("p3", 5) == []
+    assert store.run(run)["round"] == 1

@@ -23,6 +23,8 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/ingest_clinical.py
+	$(BIN)/python benchmarks/roundtrip.py
+	$(BIN)/python benchmarks/federated_cox.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

@@ -12,10 +12,10 @@ a stratum.
 Timed, in one run, each fit best of ``--repeat``:
 - pull: reading the cohort's variables from the five stores (SQL; once per cohort, then
   cached for every Newton round, as a node serving the rounds of one run does);
-- federated fit: the whole in-process run after the pull (levels round, sorting and design
-  matrices, Newton rounds, node steps one after another in this one process, hub steps, JSON
-  round trips of every partial and state) — the footing lifelines gets, its rows already in
-  memory; the node-step cache is emptied before each repeat, so every repeat sorts again;
+- federated fit: the whole in-process run after the pull (ordering the rows, building the
+  design matrices, every Newton round: node steps one after another in this one process, hub
+  steps, JSON round trips of every partial and state) — the footing lifelines gets, its rows
+  already in memory; the node-step cache is emptied before each repeat, so each one redoes it;
 - lifelines: CoxPHFitter(strata=["node"]).fit on the pooled rows, at its defaults; then once
   more with tightened precision, since at its defaults it stops up to ~1e-7 from the optimum
   (its last Newton step is never applied), to measure the coefficient difference.

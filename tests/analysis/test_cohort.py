@@ -6,7 +6,7 @@ import pytest
 from demo_nodes import pooled, stores  # noqa: F401 (fixtures)
 
 from oncofed.analysis.base import AnalysisError
-from oncofed.analysis.cohort import select
+from oncofed.analysis.cohort import check, parse_cohort, select
 from oncofed.demo import DATA
 
 
@@ -103,3 +103,9 @@ def test_a_cohorts_fingerprint_names_its_definition_and_data(stores):
 def test_malformed_cohorts_are_analysis_errors(stores, cohort, message):
     with pytest.raises(AnalysisError, match=message):
         select(stores["demo-de"], "demo-de", cohort)
+
+
+def test_the_hub_can_check_a_cohort_before_sending_it():
+    check(parse_cohort({"filters": [{"variable": "age", "op": ">", "value": 60}]}))
+    with pytest.raises(AnalysisError, match="unknown variable"):
+        check(parse_cohort({"filters": [{"variable": "agee", "op": ">", "value": 60}]}))

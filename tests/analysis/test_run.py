@@ -1,6 +1,8 @@
 """The in-process driver runs an analysis as the hub does: guard on every partial, refused
 nodes left out and named, everything through JSON."""
 
+import json
+
 import pytest
 from demo_nodes import stores  # noqa: F401 (fixtures)
 
@@ -23,6 +25,5 @@ def test_no_answering_node_is_an_analysis_error(stores):
 
 
 def test_results_are_json(stores):
-    import json
     result = run("km", {"interval": 90, "group": "sex"}, {"datasets": ["ncctg-lung"]}, stores)
     assert json.loads(json.dumps(result, allow_nan=False)) == result

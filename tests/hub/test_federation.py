@@ -229,3 +229,29 @@ def test_cox_through_the_federation_equals_lifelines_stratified_by_node(lung):
 
 def json_of(result):
     return json.loads(result.stdout)
+
+
+def test_every_analysis_answers_through_the_sdk_with_frames_and_plots(lung):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fed = lung.federation
+    km = fed.km(datasets=["lung"], group="sex", interval=60)
+    assert {"timeline", "survival", "ci_lower", "ci_upper"} <= set(km.summary.columns)
+    assert km.result["logrank"]["p"] < 0.05  # women live longer in this trial, as lifelines finds
+    km.plot()
+    cox = fed.cox("os_days", "os_event", ["age", "sex"], datasets=["lung"])
+    assert list(cox.summary.columns[:3]) == ["coef", "exp(coef)", "se(coef)"]
+    cox.plot()
+    summary = fed.summary("age", datasets=["lung"])
+    assert summary.result["n"] == len(pooled()) and summary.result["mean"] == pytest.approx(pooled().age.mean())
+    table = fed.crosstab("sex", "vital_status", datasets=["lung"]).table
+    assert int(table.to_numpy().sum()) == len(pooled())
+    glm = fed.glm("os_event", ["age", "sex"], family="binomial", datasets=["lung"])
+    assert "coef" in glm.summary.columns
+
+
+def test_the_cli_runs_an_analysis_through_the_hub(lung, cli):
+    out = cli("analyse", "count", "--hub", lung.hub_url, "--token", lung.token, "--dataset", "lung",
+              "--where", "age >= 65", "--json").stdout
+    assert json.loads(out)["result"]["count"] == (pooled().age >= 65).sum()

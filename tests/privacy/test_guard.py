@@ -109,7 +109,7 @@ def test_records_are_not_rounded():
 
 
 def test_the_input_is_never_changed():
-    partial = Partial(records=40, cells={"a": 2, "b": 38}, stats={"xtx": np.eye(2), "sums": [1.0, 2.0]},
+    partial = Partial(records=40, cells={"a": 7, "b": 33}, stats={"xtx": np.eye(2), "sums": [1.0, 2.0]},
                       parameters=2, levels={"f": 3}, suppressed=["earlier"])
     before = (dict(partial.cells), [list(r) for r in partial.stats["xtx"]], list(partial.stats["sums"]),
               dict(partial.levels), list(partial.suppressed))
@@ -119,7 +119,12 @@ def test_the_input_is_never_changed():
     out.suppressed.append("x")
     assert (dict(partial.cells), [list(r) for r in partial.stats["xtx"]], list(partial.stats["sums"]),
             dict(partial.levels), list(partial.suppressed)) == before
-    assert out.suppressed[:2] == ["earlier", "a"]
+    assert out.suppressed[:1] == ["earlier"] and out.cells == {"a": 5, "b": 35}
+
+
+def test_a_model_with_a_small_count_is_refused_not_thinned():
+    with pytest.raises(GuardRefusal, match="below the minimum"):
+        guard.apply(Partial(records=40, cells={"events": 3}, stats={"gradient": [0.1]}, parameters=1), DEFAULT)
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, True, "7"])

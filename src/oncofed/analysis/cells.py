@@ -49,9 +49,10 @@ def combine(partials: dict[str, Partial]) -> tuple[dict[str, int], set[str]]:
     return totals, suppressed
 
 
-def releasable(n: int, min_cell: int) -> bool:
-    """Whether the guard would release this count as it is (zero or at least the minimum)."""
-    return n == 0 or n >= min_cell
+def releasable(n, min_cell: int):
+    """Whether the guard would release a count (or each of an array of counts) as it is: zero,
+    or at least the minimum."""
+    return (n == 0) | (n >= min_cell)
 
 
 def min_cell(data: CohortData) -> int:

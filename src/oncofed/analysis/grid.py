@@ -1,12 +1,14 @@
 """Adaptive grids (survival intervals, histogram bins): as fine as the nodes' counts allow.
 
-The request fixes a base grid of intervals 0..n-1. Each node merges them into *dyadic blocks*
-— [k·2^s, (k+1)·2^s) — as fine as it can while every count it would release passes its
-guard (zero, or at least the minimum cell): fine where its data are dense, coarse in sparse
-tails. A node never releases a count the guard would withhold, so it never has to release a
-coarser grid afterwards, which would give the withheld count away by subtraction. Dyadic
-blocks of two nodes are either nested or apart, so the hub takes the coarser block wherever
-the nodes differ and adds every node's counts into it.
+The request fixes a base grid of intervals 0..n-1; the cut between intervals c-1 and c is
+cut c. Each node removes cuts, merging neighbouring intervals, until every count it would
+release passes its guard (zero, or at least the minimum cell): fine where its data are
+dense, coarse in sparse tails. It never releases a count the guard would withhold, so it
+never has to release a coarser grid afterwards, which would give the withheld count away by
+subtraction. The hub keeps the cuts no node removed (inside a stretch where a node has
+nothing, any cut suits it), so every node's blocks add up into the agreed ones. For the
+nodes to remove the same cuts where they can, a node removes the least significant cut
+first: the one at the smallest power of two (cut 6 before cut 4 before cut 8).
 """
 
 from __future__ import annotations
@@ -16,39 +18,53 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from oncofed.analysis import cells
+
 Block = tuple[int, int]  # base intervals [start, end)
-UNRELEASABLE = "unreleasable"  # stats key of a node none of whose blocks could be released
+UNRELEASABLE = "unreleasable"  # stats key of a node that cannot release its counts on any grid
+
+
+def _significance(cut: np.ndarray) -> np.ndarray:
+    """The power of two a cut sits at (trailing zero bits)."""
+    return np.log2(cut & -cut).astype(int)
 
 
 def blocks(counts: np.ndarray, min_cell: int) -> list[Block] | None:
-    """The finest dyadic blocks covering the base intervals whose counts (one row per series,
-    one column per base interval) can all be released; None when not even one block can.
-    Blocks with nothing in them are not split: they release no cell."""
-    size = 1 << max(0, (counts.shape[1] - 1).bit_length())
-    total = np.zeros((counts.shape[0], size + 1))
-    total[:, 1:counts.shape[1] + 1] = np.cumsum(counts, axis=1)
-    total[:, counts.shape[1] + 1:] = total[:, counts.shape[1]:counts.shape[1] + 1]
+    """The node's blocks for its counts (one row per series, one column per base interval),
+    every one releasable in every series; None when even one block for all is not."""
+    n = counts.shape[1]
+    total = np.concatenate([np.zeros((len(counts), 1)), np.cumsum(counts, axis=1)], axis=1)
+    cuts = np.arange(1, n)
+    while True:
+        bounds = np.r_[0, cuts, n]
+        sums = total[:, bounds[1:]] - total[:, bounds[:-1]]
+        bad = np.flatnonzero(~cells.releasable(sums, min_cell).all(axis=0))
+        if not len(bad):
+            return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        if not len(cuts):
+            return None
+        # each bad block drops its less significant bounding cut (the earlier one on a tie)
+        left = np.where(bad > 0, bad - 1, bad)  # a first block has only a right cut, a last only a left
+        right = np.where(bad < len(cuts), bad, bad - 1)
+        drop = np.where(_significance(cuts[right]) < _significance(cuts[left]), right, left)
+        cuts = np.delete(cuts, np.unique(drop))
 
-    def finest(start: int, width: int) -> list[Block] | None:
-        sums = total[:, start + width] - total[:, start]
-        if not ((sums == 0) | (sums >= min_cell)).all():
-            return None  # a block whose sum cannot be released has no releasable split either
-        if width == 1 or not sums.any():
-            return [(start, start + width)]
-        half = width // 2
-        left, right = finest(start, half), finest(start + half, half)
-        return left + right if left is not None and right is not None else [(start, start + width)]
 
-    return finest(0, size)
-
-
-def agree(spans: Iterable[Block]) -> list[Block]:
-    """The coarsest of the nodes' blocks wherever they differ, in order."""
-    coarsest: list[Block] = []
-    for start, end in sorted(set(spans), key=lambda b: (b[0], b[0] - b[1])):
-        if not coarsest or start >= coarsest[-1][1]:  # else: inside the block before
-            coarsest.append((start, end))
-    return coarsest
+def agree(nodes: Iterable[Iterable[Block]], size: int | None = None) -> list[Block]:
+    """The blocks between the cuts no node removed, given each node's blocks with counts, over
+    the ``size`` base intervals (by default, up to the last block with counts)."""
+    nodes = [list(found) for found in nodes]
+    n = size if size is not None else max((end for found in nodes for _, end in found), default=0)
+    kept = np.ones(n + 1, dtype=bool)
+    for found in nodes:
+        inside = np.zeros(n + 2, dtype=int)  # +1 at each block's first inner cut, -1 after its last
+        for start, end in found:
+            inside[start + 1] += 1
+            inside[end] -= 1
+        kept &= np.cumsum(inside)[: n + 1] == 0
+    cuts = np.flatnonzero(kept[1:n]) + 1
+    bounds = np.r_[0, cuts, n] if n else np.array([0])
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def within(block: Block, starts: list[int]) -> int:

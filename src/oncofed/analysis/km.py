@@ -126,7 +126,7 @@ def hub_step(partials: dict[str, Partial], params: dict, state: dict) -> Step:
     if not partials:
         raise AnalysisError("no node's survival counts can be released on any grid; drop the group or widen the cohort")
     found = [(*cells.parts(key), n) for q in partials.values() for key, n in q.cells.items()]
-    agreed = grid.agree((start, end) for _, start, end, _, _ in found)
+    agreed = grid.agree([(start, end) for _, start, end, _ in map(cells.parts, q.cells)] for q in partials.values())
     starts = [start for start, _ in agreed]
     table = pd.DataFrame([(g, grid.within((start, end), starts), kind, n) for g, start, end, kind, n in found],
                          columns=["group", "index", "kind", "n"])

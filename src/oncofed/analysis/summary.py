@@ -63,16 +63,6 @@ def _values(data: CohortData, variable: str) -> tuple[np.ndarray, int]:
     return x, len(column) - len(x)
 
 
-def _cover(agreed: list[grid.Block], bins: int) -> list[grid.Block]:
-    """The agreed blocks with the empty stretches between them as blocks of their own."""
-    out, at = [], 0
-    for start, end in agreed:
-        out += [(at, start)] if start > at else []
-        out.append((start, min(end, bins)))
-        at = min(end, bins)
-    return out + ([(at, bins)] if at < bins else [])
-
-
 def node_step(data: CohortData, params: dict, state: dict) -> Partial:
     p = parse(SummaryParams, params)
     x, missing = _values(data, p.variable)
@@ -102,7 +92,7 @@ def hub_step(partials: dict[str, Partial], params: dict, state: dict) -> Step:
                                              "to release at any bin width"]
         return Step(True, result=result)
     found = [(*cells.parts(key), n) for q in partials.values() for key, n in q.cells.items()]
-    agreed = _cover(grid.agree((start, end) for start, end, _ in found), state["bins"])
+    agreed = grid.agree([[tuple(cells.parts(key)) for key in q.cells] for q in partials.values()], state["bins"])
     starts = [start for start, _ in agreed]
     counts = [0] * len(agreed)
     for start, end, n in found:

@@ -100,11 +100,11 @@ class Node:
             raise Refused(f"analysis {name!r} is not on this node's allow-list")
         analysis = registry.get(name, body.get("version"))
         params = analysis.validate(body.get("params") or {})
-        cohort = cohorts.Cohort.model_validate(body.get("cohort") or {})
+        cohort = cohorts.parse_cohort(body.get("cohort"))
         if cohort.datasets is not None and not set(self.versions) & set(cohort.datasets):
             raise Refused("this node holds none of the requested datasets")
-        data = cohorts.select(self.con, self.home.id, cohort)
         policy = self.home.config.guard
+        data = cohorts.select(self.con, self.home.id, cohort, policy)
         entry["datasets"] = self._versions(cohort.datasets)
         members = differencing.check(self.con, requester, data.ids, policy) if policy.differencing else None
         partial = guard.apply(analysis.node_step(data, params, body.get("state") or {}), policy)

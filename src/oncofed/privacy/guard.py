@@ -17,6 +17,8 @@ Decisions:
   listed in ``suppressed``), so that a count of 7 is released and a count of 3 is not.
 - Rounding goes to the nearest multiple of ``count_rounding``, halves up, and never down to
   0, so a rounded count never reads as "nobody".
+- A model's partial (with stats) holding a small count is refused whole, not thinned: its
+  stats may imply the count (the score at β = 0 gives the number of events).
 - Refusal reasons name the rule and the policy's threshold, never a count from the data.
 
 Not covered here (it needs to know which cells add up to a released total): complementary
@@ -49,20 +51,19 @@ def apply(partial: Partial, policy: GuardPolicy) -> Partial:
         if levels > policy.max_levels:
             raise GuardRefusal(f"factor {factor!r} has more than {policy.max_levels} levels")
     cells: dict[str, int] = {}
-    suppressed = list(partial.suppressed)
     for key, n in partial.cells.items():
         released = guard_count(_count(key, n), policy)
         if released is None:
-            suppressed.append(key)
-        else:
-            cells[key] = released
+            raise GuardRefusal(f"a count in this model ({key}) is below the minimum of {policy.min_cell}; "
+                               "its statistics could reveal it")
+        cells[key] = released
     return Partial(
         records=records,
         cells=cells,
         stats=copy.deepcopy(partial.stats),
         parameters=partial.parameters,
         levels=dict(partial.levels),
-        suppressed=suppressed,
+        suppressed=list(partial.suppressed),
     )
 
 

@@ -33,3 +33,16 @@ def pooled(stores):
         return pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
 
     return rows
+
+
+def dummy_coded(rows: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
+    """The covariates as the federated design codes them (reference = first sorted level),
+    for the reference fits."""
+    out = pd.DataFrame(index=rows.index)
+    for name in covariates:
+        if not pd.api.types.is_numeric_dtype(rows[name]):
+            for level in sorted(rows[name].unique())[1:]:
+                out[f"{name}[T.{level}]"] = (rows[name] == level).astype(float)
+        else:
+            out[name] = rows[name]
+    return out

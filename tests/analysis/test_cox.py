@@ -9,7 +9,7 @@ error, not ours.
 import numpy as np
 import pandas as pd
 import pytest
-from demo_nodes import pooled, stores  # noqa: F401 (fixtures)
+from demo_nodes import dummy_coded, pooled, stores  # noqa: F401 (fixtures)
 from lifelines import CoxPHFitter
 from statsmodels.duration.hazard_regression import PHReg
 
@@ -24,21 +24,9 @@ TIGHT = {"precision": 1e-12, "r_precision": 0}
 max_relative = {}  # the largest differences seen, reported at the end of the module
 
 
-def design(rows: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
-    """Dummy coding as the federated design does it: reference = first sorted level."""
-    out = rows.drop(columns=covariates)
-    for name in covariates:
-        if not pd.api.types.is_numeric_dtype(rows[name]):
-            for level in sorted(rows[name].unique())[1:]:
-                out[f"{name}[T.{level}]"] = (rows[name] == level).astype(float)
-        else:
-            out[name] = rows[name]
-    return out
-
-
 def reference_rows(pooled, covariates, cohort, strata=()):
     rows = pooled(["os_days", "os_event", *covariates, *strata], cohort).dropna()
-    return design(rows, covariates)
+    return pd.concat([rows.drop(columns=covariates), dummy_coded(rows, covariates)], axis=1)
 
 
 def close(ours, theirs, what, rtol=1e-6):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from demo_nodes import pooled, stores  # noqa: F401 (fixtures)
+from demo_nodes import dummy_coded, pooled, stores  # noqa: F401 (fixtures)
 
 from oncofed.analysis import tables
 from oncofed.analysis.base import AnalysisError
@@ -14,17 +14,6 @@ from oncofed.analysis.run import run
 
 FAMILIES = {"gaussian": sm.families.Gaussian(), "binomial": sm.families.Binomial(), "poisson": sm.families.Poisson()}
 max_relative = {}
-
-
-def design(rows: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
-    out = pd.DataFrame({"Intercept": 1.0}, index=rows.index)
-    for name in covariates:
-        if not pd.api.types.is_numeric_dtype(rows[name]):
-            for level in sorted(rows[name].unique())[1:]:
-                out[f"{name}[T.{level}]"] = (rows[name] == level).astype(float)
-        else:
-            out[name] = rows[name]
-    return out
 
 
 def close(ours, theirs, what):
@@ -47,7 +36,7 @@ def test_glm_equals_statsmodels(stores, pooled, family, outcome, covariates, coh
     result = run("glm", {"outcome": outcome, "covariates": covariates, "family": family, **extra}, cohort, stores)
     ours = tables.to_frame(result["summary"])
     rows = pooled([outcome, *covariates, *extra.values()], cohort).dropna()
-    x = design(rows, covariates)
+    x = pd.concat([pd.DataFrame({"Intercept": 1.0}, index=rows.index), dummy_coded(rows, covariates)], axis=1)
     exposure = rows[extra["exposure"]] if "exposure" in extra else None
     fit = sm.GLM(rows[outcome], x, family=FAMILIES[family], exposure=exposure).fit(tol=1e-13)
     theirs = fit.summary2().tables[1].loc[ours.index]

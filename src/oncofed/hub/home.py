@@ -6,18 +6,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from oncofed import ids
 from oncofed.auth import keys
 from oncofed.errors import OncofedError
 
 CONFIG, KEY = "hub.yaml", "hub.key"
-SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 class HubConfig(BaseModel):
@@ -29,8 +28,8 @@ class HubConfig(BaseModel):
     @field_validator("id")
     @classmethod
     def _slug(cls, v: str) -> str:
-        if not SLUG.fullmatch(v):
-            raise ValueError(f"bad hub id {v!r}: expected 1–64 of a-z, 0-9, '.', '_', '-'")
+        if not ids.SLUG.fullmatch(v):
+            raise ValueError(f"bad hub id {v!r}: expected {ids.RULE}")
         return v
 
 
@@ -53,7 +52,7 @@ def init(path: Path, name: str, hub_id: str | None = None, db: str | None = None
     if path.exists() and any(path.iterdir()):
         raise OncofedError(f"{path} exists and is not empty; a hub needs a folder of its own")
     try:
-        config = HubConfig(id=hub_id or _slugify(name), name=name,
+        config = HubConfig(id=hub_id or ids.slugify(name, "hub"), name=name,
                            db=db or f"sqlite:///{(path / 'hub.db').resolve()}")
     except ValidationError as e:
         raise OncofedError(e.errors()[0]["msg"].removeprefix("Value error, ")) from None
@@ -73,6 +72,3 @@ def load(path: Path) -> HubHome:
         raise OncofedError(f"{path / CONFIG} is not a valid hub configuration: {e}") from None
     return HubHome(path, config, keys.load_private(path / KEY))
 
-
-def _slugify(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64] or "hub"

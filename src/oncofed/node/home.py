@@ -10,7 +10,6 @@ can back up.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +18,7 @@ import pycountry
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from oncofed import ids
 from oncofed.auth import keys
 from oncofed.errors import NotANodeError, OncofedError
 from oncofed.privacy.policy import GuardPolicy
@@ -26,7 +26,6 @@ from oncofed.privacy.pseudonym import SECRET_BYTES, Pseudonymiser, new_secret
 from oncofed.store.store import Store
 
 CONFIG, SECRET, KEY, STORE = "node.yaml", "secret.key", "node.key", "store.duckdb"
-SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 class HubTrust(BaseModel):
@@ -65,9 +64,9 @@ class NodeConfig(BaseModel):
     @model_validator(mode="after")
     def _id(self) -> NodeConfig:
         if not self.id:
-            self.id = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")[:64] or "node"
-        if not SLUG.fullmatch(self.id):
-            raise ValueError(f"bad node id {self.id!r}: expected 1–64 of a-z, 0-9, '.', '_', '-'")
+            self.id = ids.slugify(self.name, "node")
+        if not ids.SLUG.fullmatch(self.id):
+            raise ValueError(f"bad node id {self.id!r}: expected {ids.RULE}")
         return self
 
 

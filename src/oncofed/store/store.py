@@ -7,7 +7,6 @@ and either committed as a new dataset version or rolled back, leaving the file a
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import oncofed
+from oncofed import ids
 from oncofed.errors import IngestError, StoreError, UnknownDatasetError
 from oncofed.ingest.batch import Batch
 from oncofed.model.schema import TABLES, Table
@@ -24,7 +24,6 @@ from oncofed.store import migrations
 from oncofed.store.content_hash import content_hash
 from oncofed.store.connection import one
 
-DATASET_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 # (table, column) → (referenced table, column): checked for every row a batch brings.
 REFERENCES = {
@@ -104,11 +103,8 @@ class Store:
     def add_dataset(self, dataset_id: str, title: str, *, description: str | None = None,
                     duo: list[str] | None = None, licence: str | None = None,
                     contact: str | None = None) -> DatasetInfo:
-        if not DATASET_ID.fullmatch(dataset_id):
-            raise StoreError(
-                f"bad dataset id {dataset_id!r}: expected 1–64 characters of a-z, 0-9, '.', '_', '-', "
-                "starting with a letter or digit"
-            )
+        if not ids.SLUG.fullmatch(dataset_id):
+            raise StoreError(f"bad dataset id {dataset_id!r}: expected {ids.RULE}")
         if self._exists(dataset_id):
             raise StoreError(f"dataset {dataset_id!r} already exists")
         self.con.execute(

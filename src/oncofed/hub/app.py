@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from oncofed.analysis import registry
 from oncofed.auth import envelope, tokens
@@ -78,6 +79,10 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
     async def _bad_token(request: Request, e: tokens.TokenError):
         return JSONResponse({"error": str(e)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, e: HTTPException):
+        return JSONResponse({"error": e.detail}, status_code=e.status_code, headers=e.headers)
+
     @app.exception_handler(OncofedError)
     async def _bad_request(request: Request, e: OncofedError):
         return JSONResponse({"error": str(e)}, status_code=400)
@@ -130,8 +135,8 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
         return sealed["sender"], body
 
     @app.post("/api/relay/poll")
-    async def relay_poll(sealed: dict, wait: Annotated[float, Query(ge=0, le=60)] = POLL_WAIT_S) -> dict:
-        node_id, body = node_envelope(sealed, poll_replay)
+    async def relay_poll(request: Request, wait: Annotated[float, Query(ge=0, le=60)] = POLL_WAIT_S) -> JSONResponse:
+        node_id, body = node_envelope(await _json(request), poll_replay)
         if body.get("kind") != "poll":
             raise HTTPException(400, "expected a poll")
         node = store.node(node_id)
@@ -139,19 +144,34 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
             raise HTTPException(400, f"node {node_id!r} is registered for the direct transport")
         await asyncio.to_thread(store.seen, node_id)
         claimed = await queue.claim(node_id, wait, RELAY_LEASE_S)
-        return {"requests": [{"id": rid, "envelope": env} for rid, env in claimed]}
+        return JSONResponse({"requests": [{"id": rid, "envelope": env} for rid, env in claimed]})
 
     @app.post("/api/relay/answer")
-    async def relay_answer(answer: RelayAnswer) -> dict:
+    async def relay_answer(request: Request) -> JSONResponse:
+        try:
+            answer = RelayAnswer.model_validate(await _json(request))
+        except ValidationError as e:
+            raise HTTPException(422, f"expected {{request_id, envelope}}: {e.errors()[0]['msg']}") from None
         # Checked here so that nobody but the node can fill its answer slot, and again (with
         # the replay check) by the coordinator that uses it.
         node_id, _ = node_envelope(answer.envelope, answer_replay)
         if not await asyncio.to_thread(store.answer, answer.request_id, node_id, answer.envelope):
             raise HTTPException(409, "no open request with that id for this node (answered, expired or unknown)")
         queue.notify_answered(answer.request_id)
-        return {"stored": True}
+        return JSONResponse({"stored": True})
 
     return app
+
+
+async def _json(request: Request) -> dict:
+    """A JSON object body, read as is: envelopes are checked by signature, not by a model."""
+    try:
+        data = json.loads(await request.body())
+    except ValueError:
+        raise HTTPException(400, "the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise HTTPException(400, "expected a JSON object")
+    return data
 
 
 def _health(n) -> dict:

@@ -4,6 +4,7 @@ answers with a sealed answer. Thin: everything is decided in ``node.handler``.""
 from __future__ import annotations
 
 import contextlib
+import json
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -43,7 +44,14 @@ def create_app(home: NodeHome) -> FastAPI:
         return home.info()
 
     @app.post("/node/requests")
-    async def requests(sealed: dict) -> dict:
-        return await run_in_threadpool(node.handle, sealed)
+    async def requests(request: Request) -> JSONResponse:
+        # the envelope is checked by the handler itself: no model validation or re-encoding here
+        try:
+            sealed = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+        if not isinstance(sealed, dict):
+            return JSONResponse({"error": "expected a signed envelope (a JSON object)"}, status_code=400)
+        return JSONResponse(await run_in_threadpool(node.handle, sealed))
 
     return app

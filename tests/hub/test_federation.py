@@ -255,3 +255,29 @@ def test_the_cli_runs_an_analysis_through_the_hub(lung, cli):
     out = cli("analyse", "count", "--hub", lung.hub_url, "--token", lung.token, "--dataset", "lung",
               "--where", "age >= 65", "--json").stdout
     assert json.loads(out)["result"]["count"] == (pooled().age >= 65).sum()
+
+
+def test_a_node_refuses_forged_and_replayed_requests(lung):
+    from oncofed.auth import envelope, keys
+
+    url = f"http://127.0.0.1:{lung.nodes['a'].port}/node/requests"
+    body = {"kind": "ping"}
+    forged = envelope.seal(body, lung.hub.config.id, "a", keys.generate())
+    assert httpx.post(url, json=forged).status_code == 401
+    genuine = envelope.seal(body, lung.hub.config.id, "a", lung.hub.private_key)
+    assert httpx.post(url, json=genuine).status_code == 200
+    replayed = httpx.post(url, json=genuine)
+    assert replayed.status_code == 401 and "already received" in replayed.json()["error"]
+
+
+def test_allow_lists_and_minimum_nodes_are_the_nodes_own(tmp_path):
+    lf = LocalFederation(tmp_path)
+    lf.add_node("a", analyses=["count"]).add_dataset("lung", LUNG, mapping=LUNG_MAP, where=SPLIT["a"])
+    lf.add_node("b", guard={"min_nodes": 3}).add_dataset("lung", LUNG, mapping=LUNG_MAP, where=SPLIT["b"])
+    lf.add_node("c").add_dataset("lung", LUNG, mapping=LUNG_MAP, where=SPLIT["c"])
+    with lf:
+        fed = lf.start()
+        with pytest.raises(FederationError, match="at least 3 nodes") as e:
+            fed.cox("os_days", "os_event", ["age"])
+        assert "allow-list" in e.value.raw["per_node"]["a"]["reason"]
+        assert fed.count().count == len(pooled())  # all three may count

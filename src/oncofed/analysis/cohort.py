@@ -123,6 +123,8 @@ class Selection:
     @cached_property
     def records(self) -> int:
         """How many individuals the cohort holds."""
+        if "ids" in self.__dict__:  # already listed (the differencing guard asks first): no second query
+            return len(self.ids)
         return self.con.execute(f"SELECT count(*) FROM individuals i WHERE {self._where}", self._params).fetchall()[0][0]
 
     @cached_property

@@ -10,6 +10,7 @@ except through ``privacy.guard``, and every request, released or refused, is aud
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class Node:
     con: duckdb.DuckDBPyConnection
     versions: dict[str, str]  # dataset → content hash: fixed while the node serves (it holds the store)
     replay: envelope.ReplayCache = field(default_factory=envelope.ReplayCache)
+    # (requester, digest of a cohort's members) answered and remembered since the node started:
+    # asking again for the very same individuals (every round of a Cox fit) differs by none
+    answered: set[tuple[str, str]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -106,7 +110,9 @@ class Node:
         policy = self.home.config.guard
         data = cohorts.select(self.con, self.home.id, cohort, policy)
         entry["datasets"] = self._versions(cohort.datasets)
-        members = differencing.check(self.con, requester, data.ids, policy) if policy.differencing else None
+        seen = (requester, hashlib.sha256("\n".join(data.ids).encode()).hexdigest())
+        fresh = policy.differencing and seen not in self.answered
+        members = differencing.check(self.con, requester, data.ids, policy) if fresh else None
         partial = guard.apply(analysis.node_step(data, params, body.get("state") or {}), policy)
         self.con.execute("BEGIN")
         try:
@@ -117,6 +123,8 @@ class Node:
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
+        if members is not None:
+            self.answered.add(seen)
         return {"status": "ok", "partial": partial.to_json(), "datasets": entry["datasets"],
                 "min_nodes": policy.min_nodes}
 

@@ -88,3 +88,16 @@ def test_a_run_belongs_to_one_process_until_its_lease_ends(store):
     assert not store.save_run(run, "p1", 5, round=2)
     assert store.adopt_runs("p3", 5) == []
     assert store.run(run)["round"] == 1
+
+
+def test_last_seen_is_written_at_most_once_a_second_per_node(store):
+    from sqlalchemy import update
+
+    from oncofed.hub.store import nodes
+
+    store.add_node("a", "A", "DE", "relay", "key")
+    store.seen("a")
+    with store.engine.begin() as c:
+        c.execute(update(nodes).values(last_seen=None))
+    store.seen("a")  # within the second: no write
+    assert store.node("a").last_seen is None

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
@@ -22,10 +20,10 @@ from oncofed.auth import envelope, tokens
 from oncofed.errors import OncofedError
 from oncofed.hub import home as hub_home
 from oncofed.hub.coordinator import Coordinator, RunRequest
-from oncofed.hub.store import HubStore, HubStoreError
+from oncofed.hub.store import HubStore, HubStoreError, NodeRecord
 from oncofed.hub.transports.direct import DirectTransport
 from oncofed.hub.transports.relay import RelayQueue, RelayTransport
-from oncofed.web import LimitBody, async_client, validation_message
+from oncofed.web import LimitBody, async_client, error_handlers, json_object
 
 MAX_BODY = 1 << 20  # 1 MiB: no legitimate request is larger
 POLL_WAIT_S = 20.0  # how long a relay poll is held open when there is no work
@@ -73,23 +71,16 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
     app = FastAPI(title="oncofed hub", lifespan=lifespan)
     app.state.hub, app.state.store = hub, store
     app.add_middleware(LimitBody, max_bytes=MAX_BODY)
+    error_handlers(app)
     poll_replay, answer_replay = envelope.ReplayCache(), envelope.ReplayCache()
 
     @app.exception_handler(tokens.TokenError)
     async def _bad_token(request: Request, e: tokens.TokenError):
         return JSONResponse({"error": str(e)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, e: HTTPException):
-        return JSONResponse({"error": e.detail}, status_code=e.status_code, headers=e.headers)
-
     @app.exception_handler(OncofedError)
     async def _bad_request(request: Request, e: OncofedError):
         return JSONResponse({"error": str(e)}, status_code=400)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, e: RequestValidationError):
-        return JSONResponse({"error": validation_message(e)}, status_code=422)
 
     @app.get("/api/hub")
     def hub_info() -> dict:
@@ -121,57 +112,48 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
         await app.state.coordinator.wait(run_id, wait)
         return _run_response(store.run(run_id))
 
-    def node_envelope(sealed: dict, replay: envelope.ReplayCache) -> tuple[str, dict]:
+    def node_envelope(sealed: dict, replay: envelope.ReplayCache) -> tuple[NodeRecord, dict]:
         """The node that signed a relay message, and its body; 401 if it is no registered node."""
+        signer: list[NodeRecord] = []
+
         def key_of(sender: str) -> str | None:
             try:
-                return store.node(sender).public_key
+                signer.append(store.node(sender))
             except HubStoreError:
                 return None
+            return signer[0].public_key
         try:
             body = envelope.open_(sealed, hub.config.id, key_of, replay)
         except (envelope.EnvelopeError, OncofedError) as e:
             raise HTTPException(401, f"relay message refused: {e}") from None
-        return sealed["sender"], body
+        return signer[0], body
 
     @app.post("/api/relay/poll")
     async def relay_poll(request: Request, wait: Annotated[float, Query(ge=0, le=60)] = POLL_WAIT_S) -> JSONResponse:
-        node_id, body = node_envelope(await _json(request), poll_replay)
+        node, body = node_envelope(await json_object(request), poll_replay)
         if body.get("kind") != "poll":
             raise HTTPException(400, "expected a poll")
-        node = store.node(node_id)
         if node.transport != "relay":
-            raise HTTPException(400, f"node {node_id!r} is registered for the direct transport")
-        await asyncio.to_thread(store.seen, node_id)
-        claimed = await queue.claim(node_id, wait, RELAY_LEASE_S)
+            raise HTTPException(400, f"node {node.id!r} is registered for the direct transport")
+        await asyncio.to_thread(store.seen, node.id)
+        claimed = await queue.claim(node.id, wait, RELAY_LEASE_S)
         return JSONResponse({"requests": [{"id": rid, "envelope": env} for rid, env in claimed]})
 
     @app.post("/api/relay/answer")
     async def relay_answer(request: Request) -> JSONResponse:
         try:
-            answer = RelayAnswer.model_validate(await _json(request))
+            answer = RelayAnswer.model_validate(await json_object(request))
         except ValidationError as e:
             raise HTTPException(422, f"expected {{request_id, envelope}}: {e.errors()[0]['msg']}") from None
         # Checked here so that nobody but the node can fill its answer slot, and again (with
         # the replay check) by the coordinator that uses it.
-        node_id, _ = node_envelope(answer.envelope, answer_replay)
-        if not await asyncio.to_thread(store.answer, answer.request_id, node_id, answer.envelope):
+        node, _ = node_envelope(answer.envelope, answer_replay)
+        if not await asyncio.to_thread(store.answer, answer.request_id, node.id, answer.envelope):
             raise HTTPException(409, "no open request with that id for this node (answered, expired or unknown)")
         queue.notify_answered(answer.request_id)
         return JSONResponse({"stored": True})
 
     return app
-
-
-async def _json(request: Request) -> dict:
-    """A JSON object body, read as is: envelopes are checked by signature, not by a model."""
-    try:
-        data = json.loads(await request.body())
-    except ValueError:
-        raise HTTPException(400, "the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise HTTPException(400, "expected a JSON object")
-    return data
 
 
 def _health(n) -> dict:

@@ -28,7 +28,6 @@ from oncofed.hub.transports.base import Transport
 log = logging.getLogger(__name__)
 
 LEASE_S = 6.0
-SEEN_EVERY_S = 1.0
 
 
 class RunRequest(BaseModel):
@@ -50,7 +49,6 @@ class Coordinator:
         self.replay = envelope.ReplayCache()
         self._done: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task] = set()
-        self._seen: dict[str, float] = {}
 
     # submitting and waiting --------------------------------------------------------------
 
@@ -201,14 +199,11 @@ class Coordinator:
                                   reply_to=envelopes[node.id]["nonce"])
 
         outcomes = await fan_out(nodes, envelopes, exchange, open_answer, request.timeout_s)
-        loop = asyncio.get_running_loop()
         for node in nodes:
-            if outcomes[node.id].status not in (OK, "refused"):
-                await asyncio.to_thread(self.store.failed, node.id, outcomes[node.id].reason or "")
-            elif loop.time() - self._seen.get(node.id, -SEEN_EVERY_S) >= SEEN_EVERY_S:
-                # health is "last seen", not a log of every answer: one write per node a second
-                self._seen[node.id] = loop.time()
+            if outcomes[node.id].status in (OK, "refused"):
                 await asyncio.to_thread(self.store.seen, node.id)
+            else:
+                await asyncio.to_thread(self.store.failed, node.id, outcomes[node.id].reason or "")
         return outcomes
 
     async def _save(self, run_id: str, **values) -> None:

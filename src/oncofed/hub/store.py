@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,6 +26,7 @@ from sqlalchemy.engine import Engine
 from oncofed.errors import OncofedError
 
 metadata = MetaData()
+SEEN_EVERY_S = 1.0
 
 nodes = Table(
     "nodes", metadata,
@@ -136,6 +138,7 @@ class HubStore:
         # (in steps of up to 100 ms); queueing this process's writers on a lock instead keeps
         # the relay queue's latency in milliseconds. PostgreSQL needs no such help.
         self._lock = threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
+        self._seen: dict[str, float] = {}
         metadata.create_all(self.engine)
 
     @contextlib.contextmanager
@@ -175,6 +178,12 @@ class HubStore:
         return _node(row)
 
     def seen(self, node_id: str) -> None:
+        """Record that a node answered or polled; health is "last seen", not a log of every
+        answer, so this process writes it at most once a second per node."""
+        t = time.monotonic()
+        if t - self._seen.get(node_id, -SEEN_EVERY_S) < SEEN_EVERY_S:
+            return
+        self._seen[node_id] = t
         with self._write() as c:
             c.execute(update(nodes).where(nodes.c.id == node_id).values(last_seen=now()))
 

@@ -128,6 +128,27 @@ def test_swapping_adjacent_entries_is_caught(con):
     assert seqs(audit.verify(con)) == [2, 3]
 
 
+def test_an_append_rolled_back_with_its_answer_leaves_the_chain_whole(con):
+    entry = {"requester": "hub:u", "kind": "count@1", "outcome": "released", "request_digest": "sha256:x"}
+    con.execute("BEGIN")
+    assert audit.append(con, entry) == 6
+    con.execute("ROLLBACK")
+    assert audit.append(con, entry) == 6
+    assert audit.append(con, entry) == 7
+    assert audit.verify(con) == [] and audit.head(con)[0] == 7
+
+
+def test_appends_from_two_connections_to_one_store_keep_one_chain(tmp_path):
+    path = tmp_path / "store.duckdb"
+    Store.open(path).close()
+    first = duckdb.connect(str(path))
+    second = first.cursor()
+    entry = {"requester": "hub:u", "kind": "count@1", "outcome": "released", "request_digest": "sha256:x"}
+    assert [audit.append(c, entry) for c in (first, second, first, second, first)] == [1, 2, 3, 4, 5]
+    assert audit.verify(first) == []
+    first.close()
+
+
 def test_entries_filter_by_requester_and_page(con):
     assert [e.seq for e in audit.entries(con, requester="hub:user2")] == [2]
     assert [e.seq for e in audit.entries(con, after=2)] == [3, 4, 5]

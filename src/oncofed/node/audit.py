@@ -32,6 +32,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _COLUMNS = ("seq, epoch_us(logged_at), requester, kind, datasets, request_digest, outcome, reason, released, "
             "prev_hash, hash")
 _append_lock = threading.Lock()  # seq is read, then written: one appender at a time
+# id(connection) → a seq appended there: the newest entry is looked for from it on, so an
+# append reads one block of the log, not all of it. A stale value (a rolled-back append, a
+# reused id) finds nothing or an older entry, and the search widens to the whole log.
+_appended: dict[int, int] = {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,15 +91,26 @@ def append(con: duckdb.DuckDBPyConnection, entry: Entry | Mapping[str, Any], *, 
     entry = _checked(entry)
     at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     with _append_lock:
-        last = con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchall()
-        seq, prev_hash = (last[0][0] + 1, last[0][1]) if last else (1, GENESIS)
+        last = _newest(con, _appended.get(id(con), 0))
+        seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
         content = _content(seq, at, entry, prev_hash)
         con.execute(
             "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [seq, at, entry.requester, entry.kind, json.dumps(content["datasets"]), entry.request_digest,
              entry.outcome, entry.reason, json.dumps(content["released"]), prev_hash, _hash(content)],
         )
+        _appended[id(con)] = seq
     return seq
+
+
+def _newest(con: duckdb.DuckDBPyConnection, since: int = 0) -> tuple[int, str] | None:
+    # Filters on seq rather than ORDER BY … LIMIT 1, which sorts the whole log.
+    if since:
+        rows = con.execute("SELECT seq, hash FROM audit_log WHERE seq >= ?", [since]).fetchall()
+        if rows:
+            return max(rows)
+    rows = con.execute("SELECT seq, hash FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)").fetchall()
+    return rows[0] if rows else None
 
 
 def entries(con: duckdb.DuckDBPyConnection, *, requester: str | None = None, after: int = 0,
@@ -116,8 +131,7 @@ def entries(con: duckdb.DuckDBPyConnection, *, requester: str | None = None, aft
 
 def head(con: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
     """The newest entry's (seq, hash): an anchor to keep outside the node's store."""
-    rows = con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchall()
-    return (rows[0][0], rows[0][1]) if rows else None
+    return _newest(con)
 
 
 def verify(con: duckdb.DuckDBPyConnection, *, anchor: tuple[int, str] | None = None) -> list[Problem]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, Literal
 
@@ -106,17 +107,22 @@ class Selection:
     shared between callers: treat them as read-only.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, node: str, cohort: Cohort, policy: GuardPolicy):
+    def __init__(self, con: duckdb.DuckDBPyConnection, node: str, cohort: Cohort, policy: GuardPolicy,
+                 versions: Mapping[str, str] | None = None):
         self.con, self.node, self.cohort, self.policy = con, node, cohort, policy
+        self._versions = versions
         self._where, self._params = _where(cohort)  # a bad filter fails here, before any step runs
 
     @cached_property
     def fingerprint(self) -> str:
         """Names this cohort's rows exactly: the node, its datasets' content hashes, the filters."""
-        versions = self.con.execute(
-            "SELECT dataset_id, content_hash FROM dataset_versions "
-            "QUALIFY row_number() OVER (PARTITION BY dataset_id ORDER BY version DESC) = 1 ORDER BY dataset_id"
-        ).fetchall()
+        if self._versions is not None:
+            versions = sorted(self._versions.items())
+        else:
+            versions = self.con.execute(
+                "SELECT dataset_id, content_hash FROM dataset_versions "
+                "QUALIFY row_number() OVER (PARTITION BY dataset_id ORDER BY version DESC) = 1 ORDER BY dataset_id"
+            ).fetchall()
         text = json.dumps([self.node, versions, self.cohort.model_dump(mode="json")], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -125,7 +131,8 @@ class Selection:
         """How many individuals the cohort holds."""
         if "ids" in self.__dict__:  # already listed (the differencing guard asks first): no second query
             return len(self.ids)
-        return self.con.execute(f"SELECT count(*) FROM individuals i WHERE {self._where}", self._params).fetchall()[0][0]
+        return cache.cached((self.fingerprint, "records"), lambda: self.con.execute(
+            f"SELECT count(*) FROM individuals i WHERE {self._where}", self._params).fetchall()[0][0])
 
     @cached_property
     def ids(self) -> list[str]:
@@ -158,9 +165,11 @@ class Selection:
 
 
 def select(con: duckdb.DuckDBPyConnection, node: str, cohort: Cohort | dict | None,
-           policy: GuardPolicy | None = None) -> Selection:
-    """The cohort at this node; an unknown variable or a malformed filter is an AnalysisError."""
-    return Selection(con, node, parse_cohort(cohort), policy or GuardPolicy())
+           policy: GuardPolicy | None = None, versions: Mapping[str, str] | None = None) -> Selection:
+    """The cohort at this node; an unknown variable or a malformed filter is an AnalysisError.
+    ``versions`` (dataset → content hash), when the caller knows the store cannot change
+    under it, saves looking them up."""
+    return Selection(con, node, parse_cohort(cohort), policy or GuardPolicy(), versions)
 
 
 def check(cohort: Cohort) -> None:

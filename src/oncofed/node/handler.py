@@ -10,7 +10,6 @@ except through ``privacy.guard``, and every request, released or refused, is aud
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -29,6 +28,8 @@ from oncofed.store.store import Store
 
 log = logging.getLogger(__name__)
 
+ANSWERED_MAX = 100_000
+
 
 class Refused(Exception):
     """A request the node will not answer; the reason goes back to the researcher."""
@@ -42,8 +43,8 @@ class Node:
     con: duckdb.DuckDBPyConnection
     versions: dict[str, str]  # dataset → content hash: fixed while the node serves (it holds the store)
     replay: envelope.ReplayCache = field(default_factory=envelope.ReplayCache)
-    # (requester, digest of a cohort's members) answered and remembered since the node started:
-    # asking again for the very same individuals (every round of a Cox fit) differs by none
+    # (requester, cohort fingerprint) answered and remembered since the node started: asking
+    # again for the same cohort of the same data (every round of a Cox fit) differs by none
     answered: set[tuple[str, str]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -108,9 +109,9 @@ class Node:
         if cohort.datasets is not None and not set(self.versions) & set(cohort.datasets):
             raise Refused("this node holds none of the requested datasets")
         policy = self.home.config.guard
-        data = cohorts.select(self.con, self.home.id, cohort, policy)
+        data = cohorts.select(self.con, self.home.id, cohort, policy, self.versions)
         entry["datasets"] = self._versions(cohort.datasets)
-        seen = (requester, hashlib.sha256("\n".join(data.ids).encode()).hexdigest())
+        seen = (requester, data.fingerprint)
         fresh = policy.differencing and seen not in self.answered
         members = differencing.check(self.con, requester, data.ids, policy) if fresh else None
         partial = guard.apply(analysis.node_step(data, params, body.get("state") or {}), policy)
@@ -124,6 +125,8 @@ class Node:
             self.con.execute("ROLLBACK")
             raise
         if members is not None:
+            if len(self.answered) >= ANSWERED_MAX:  # forgetting only costs a repeated check
+                self.answered.clear()
             self.answered.add(seen)
         return {"status": "ok", "partial": partial.to_json(), "datasets": entry["datasets"],
                 "min_nodes": policy.min_nodes}

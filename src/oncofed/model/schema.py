@@ -148,3 +148,10 @@ TABLES: dict[str, Table] = {
 # patient bundle states it in full.
 CLINICAL = ("individuals", "diseases", "treatments", "measurements", "phenotypic_features",
             "outcomes", "biosamples")
+
+# A dataset's disclosure ceilings (table ``dataset_access``, migration 0003): per access level,
+# the finest granularity its records are released at, coarsest first in GRANULARITIES. A
+# dataset the steward has not set keeps these defaults (ARCHITECTURE.md, "Access levels").
+ACCESS_LEVELS = ("public", "registered", "controlled")
+GRANULARITIES = ("boolean", "count", "record")
+DATASET_ACCESS = {"public": "boolean", "registered": "count", "controlled": "record"}

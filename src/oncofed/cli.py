@@ -290,6 +290,76 @@ def node_audit(
     out.print(t)
 
 
+@_command(node_app, "describe")
+def node_describe(
+    path: NodePath,
+    dataset: Annotated[str, typer.Argument(help="The dataset to describe.")],
+    file: Annotated[Path, typer.Option("--file", help="The description, YAML (see catalogue/description.py).")],
+    as_json: AsJson = False,
+) -> None:
+    """Describe a dataset for the FAIR catalogue (HealthDCAT-AP); counts, ages, coding systems,
+    data types and versions come from the data."""
+    from oncofed.catalogue import description, facts
+    from oncofed.node import home
+
+    h = home.load(path)
+    meta = description.read(file, description.DatasetDescription)
+    with h.store() as store:
+        store.dataset(dataset)
+        description.save(store.con, dataset, meta)
+        found = facts.facts(store, dataset, h.config.guard)
+    derived = {k: v for k, v in asdict(found).items() if k != "versions"} | {"versions": len(found.versions)}
+    if as_json:
+        _print_json({"dataset": dataset, "description": meta.model_dump(mode="json", exclude_unset=True),
+                     "from_the_data": derived})
+        return
+    out.print(f"dataset [bold]{dataset}[/] described; from the data: "
+              + "; ".join(f"{k.replace('_', ' ')} {_shown(v)}" for k, v in derived.items()), soft_wrap=True)
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "withheld"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
+
+
+@_command(node_app, "describe-catalogue")
+def node_describe_catalogue(
+    path: NodePath,
+    file: Annotated[Path, typer.Option("--file", help="The catalogue's settings, YAML: base_url, title, "
+                                                      "description, publisher, homepage, licence, language.")],
+) -> None:
+    """Describe the node's catalogue as a whole, including the base URL of its identifiers."""
+    from oncofed.catalogue import description
+    from oncofed.node import home
+
+    h = home.load(path)
+    settings = description.read(file, description.CatalogueSettings)
+    with h.store() as store:
+        description.save_settings(store.con, settings)
+    out.print(f"catalogue of node {h.id} described" + (f"; identifiers under {settings.base_url}"
+                                                      if settings.base_url else ""))
+
+
+@_command(node_app, "catalogue")
+def node_catalogue(
+    path: NodePath,
+    format: Annotated[str, typer.Option("--format", "-f", help="turtle, json-ld or rdf-xml.")] = "turtle",
+    base_url: Annotated[Optional[str], typer.Option(help="Base of the identifiers, if none is configured.")] = None,
+) -> None:
+    """Print the node's whole catalogue (DCAT-AP 3 with HealthDCAT-AP) as its FAIR Data Point serves it."""
+    from oncofed.catalogue import formats
+    from oncofed.node import catalogue, home
+
+    h = home.load(path)
+    fmt = formats.negotiate(None, format)
+    with h.store(read_only=True) as store:
+        text = formats.serialize(catalogue.graph(h, store.con, catalogue.base_url(h, store.con, base_url)), fmt)
+    print(text)
+
+
 # hub ------------------------------------------------------------------------------------
 
 hub_app = typer.Typer(help="Run a hub: register nodes and researchers, serve the federation.", no_args_is_help=True)

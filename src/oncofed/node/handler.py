@@ -22,6 +22,7 @@ from oncofed.analysis.base import AnalysisError, GuardRefusal
 from oncofed.auth import envelope, tokens
 from oncofed.errors import OncofedError
 from oncofed.node import audit
+from oncofed.node import catalogue
 from oncofed.node.home import NodeHome
 from oncofed.privacy import differencing, guard
 from oncofed.store.store import Store
@@ -73,6 +74,8 @@ class Node:
         kind = body.get("kind")
         if kind == "ping":
             return {"status": "ok", "node": self.home.id, "datasets": self._versions(None)}
+        if kind == "catalogue":  # public metadata, like ping: no token, nothing to audit
+            return catalogue.answer(self.home, self.con, body) | {"datasets": self._versions(None)}
         if kind != "analysis":
             return {"status": "error", "reason": f"unknown request kind {kind!r}"}
         entry = {"requester": None, "kind": f"{body.get('analysis')}@{body.get('version')}",

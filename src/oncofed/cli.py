@@ -135,9 +135,13 @@ def node_ingest(
     path: NodePath,
     files: Annotated[list[Path], typer.Argument(help="Files or folders to read.")],
     dataset: Annotated[str, typer.Option(help="The dataset to ingest into.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="csv, tsv, phenopacket or fhir.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="csv, tsv, phenopacket, fhir or vcf.")],
     mapping: Annotated[Optional[Path], typer.Option(help="YAML mapping (csv/tsv).")] = None,
     where: Annotated[Optional[str], typer.Option(help="Only rows where this SQL condition holds (csv/tsv).")] = None,
+    samples: Annotated[Optional[Path], typer.Option(
+        help="Sample sheet (TSV) linking VCF samples to individuals and biosamples (vcf).")] = None,
+    assembly: Annotated[Optional[str], typer.Option(
+        help="GRCh37 or GRCh38, for VCFs whose header does not name it (vcf).")] = None,
     replace: Annotated[bool, typer.Option(help="Make this input the dataset's whole content.")] = False,
     as_json: AsJson = False,
 ) -> None:
@@ -153,7 +157,8 @@ def node_ingest(
         def progress(advance: float = 0, total: float | None = None, description: str | None = None) -> None:
             bar.update(task, advance=advance, total=total, description=description or bar.tasks[0].description)
 
-        result = ingest(h, dataset, format, files, mapping=mapping, where=where, replace=replace, progress=progress)
+        result = ingest(h, dataset, format, files, mapping=mapping, where=where, samples=samples, assembly=assembly,
+                        replace=replace, progress=progress)
     if as_json:
         _print_json(asdict(result))
     elif result.created:
@@ -464,6 +469,43 @@ def hub_nodes(path: HubPath, db: HubDb = None, as_json: AsJson = False) -> None:
     out.print(t)
 
 
+@_command(hub_app, "harvest")
+def hub_harvest(
+    path: HubPath,
+    node: Annotated[Optional[list[str]], typer.Option("--node", help="Only this node; repeatable.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each node.")] = 30.0,
+    db: HubDb = None,
+    as_json: AsJson = False,
+) -> None:
+    """Harvest the nodes' catalogues now. Relay nodes answer through the running hub's queue."""
+    import asyncio
+    import os
+
+    from oncofed.hub.catalogue import Harvester
+    from oncofed.hub.transports.direct import DirectTransport
+    from oncofed.hub.transports.relay import RelayQueue, RelayTransport
+    from oncofed.web import async_client
+
+    h, store = _hub_store(path, db)
+
+    async def run() -> dict:
+        async with async_client(os.environ.get("ONCOFED_CA_BUNDLE", True)) as client:
+            transports = {"direct": DirectTransport(client), "relay": RelayTransport(RelayQueue(store))}
+            return await Harvester(store, h, transports).harvest(node, timeout)
+
+    try:
+        summary = asyncio.run(run())
+    finally:
+        store.dispose()
+    if as_json:
+        _print_json(summary)
+        return
+    t = Table("node", "status", "datasets / reason")
+    for node_id, s in summary.items():
+        t.add_row(node_id, s["status"], str(s.get("datasets", s.get("reason", ""))))
+    out.print(t)
+
+
 @_command(user_app, "add")
 def hub_user_add(
     path: HubPath,
@@ -580,6 +622,54 @@ def analyse_glm(outcome: str, covariates: Annotated[list[str], typer.Argument(he
     """A generalised linear model (gaussian, binomial or poisson)."""
     _analyse(hub, token, "glm", {"outcome": outcome, "covariates": covariates, "family": family}, dataset,
              where, as_json)
+
+
+# catalogue ------------------------------------------------------------------------------
+
+catalogue_app = typer.Typer(help="Find datasets in the federation's catalogue.", no_args_is_help=True)
+app.add_typer(catalogue_app, name="catalogue")
+
+
+@_command(catalogue_app, "search")
+def catalogue_search(
+    q: Annotated[Optional[str], typer.Argument(help="Words that must all occur (title, description, keywords).")] = None,
+    hub: Hub = ...,
+    cancer: Annotated[Optional[list[str]], typer.Option(help="Cancer type (with its descendants), e.g. NCIT:C4872.")] = None,
+    data_type: Annotated[Optional[list[str]], typer.Option(help="Data type: individuals, diseases, variants …")] = None,
+    country: Annotated[Optional[list[str]], typer.Option(help="ISO 3166 alpha-2: where held or covered.")] = None,
+    access: Annotated[Optional[list[str]], typer.Option(help="public, restricted or non-public.")] = None,
+    purpose: Annotated[Optional[str], typer.Option(help="Research purpose the DUO codes must allow: GRU, HMB, DS, POA.")] = None,
+    purpose_disease: Annotated[Optional[list[str]], typer.Option(help="For DS: the disease studied.")] = None,
+    commercial: Annotated[bool, typer.Option(help="The use is commercial.")] = False,
+    min_individuals: Optional[int] = None,
+    max_individuals: Optional[int] = None,
+    page: int = 1,
+    per_page: int = 20,
+    as_json: AsJson = False,
+) -> None:
+    """Search datasets with full text and facets; prints one page and the facet counts."""
+    from oncofed.client.federation import Federation
+
+    with Federation(hub, "") as fed:
+        df = fed.datasets(q, cancer=cancer or (), data_type=data_type or (), country=country or (),
+                          access=access or (), purpose=purpose, purpose_disease=purpose_disease or (),
+                          commercial=commercial, min_individuals=min_individuals, max_individuals=max_individuals,
+                          page=page, per_page=per_page)
+    if as_json:
+        _print_json({**{k: df.attrs[k] for k in ("total", "page", "per_page", "facets")},
+                     "datasets": df.reset_index().to_dict(orient="records")})
+        return
+    t = Table("dataset", "title", "individuals", "cancer", "countries", "access", "DUO",
+              title=f"{df.attrs['total']} datasets (page {page})")
+    for dataset_id, r in df.iterrows():
+        t.add_row(dataset_id + (" [stale]" if r["stale"] else ""), r["title"],
+                  "withheld" if r["individuals"] is None or r["individuals"] != r["individuals"] else f"{int(r['individuals']):,}",
+                  ", ".join(r["cancer_types"]), ", ".join(r["countries"]), str(r["access"]), ", ".join(r["duo"]))
+    out.print(t)
+    for name, values in df.attrs["facets"].items():
+        shown = ", ".join(f"{v['label']} ({v['count']})" for v in values if v["count"])
+        if shown:
+            out.print(f"[bold]{name}[/]: {shown}", soft_wrap=True, highlight=False)
 
 
 # demo -----------------------------------------------------------------------------------

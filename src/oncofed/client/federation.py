@@ -18,6 +18,8 @@ from oncofed.client.results import Result, result_for
 from oncofed.errors import OncofedError
 
 Filter = tuple[str, str, object]
+CATALOGUE_COLUMNS = ["id", "node", "dataset", "title", "individuals", "cancer_types", "data_types", "countries",
+                     "access", "duo", "stale", "stale_since"]
 
 
 class FederationError(OncofedError):
@@ -61,6 +63,26 @@ class Federation:
         import pandas as pd
 
         return pd.DataFrame(self._get("/api/analyses"))
+
+    def datasets(self, q: str | None = None, *, cancer: Sequence[str] = (), data_type: Sequence[str] = (),
+                 country: Sequence[str] = (), access: Sequence[str] = (), purpose: str | None = None,
+                 purpose_disease: Sequence[str] = (), commercial: bool = False,
+                 min_individuals: int | None = None, max_individuals: int | None = None,
+                 page: int = 1, per_page: int = 20):
+        """Search the federation's catalogue: one page of datasets as a DataFrame indexed by id;
+        ``.attrs`` holds ``total``, ``page``, ``per_page`` and the ``facets`` with their counts."""
+        import pandas as pd
+
+        params = {"q": q, "cancer": list(cancer), "data_type": list(data_type), "country": list(country),
+                  "access": list(access), "purpose": purpose, "purpose_disease": list(purpose_disease),
+                  "commercial": commercial or None, "min_individuals": min_individuals,
+                  "max_individuals": max_individuals, "page": page, "per_page": per_page}
+        found = self._request("GET", "/api/catalogue/datasets",
+                              params={k: v for k, v in params.items() if v not in (None, [])})
+        df = pd.DataFrame(found["datasets"], columns=CATALOGUE_COLUMNS if not found["datasets"] else None)
+        df = df.set_index("id")
+        df.attrs.update({k: found[k] for k in ("total", "page", "per_page", "facets")})
+        return df
 
     # analyses ------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from oncofed.analysis import registry
 from oncofed.auth import envelope, tokens
 from oncofed.errors import OncofedError
+from oncofed.hub import catalogue_api
 from oncofed.hub import home as hub_home
 from oncofed.hub.coordinator import Coordinator, RunRequest
 from oncofed.hub.store import HubStore, HubStoreError, NodeRecord
@@ -72,6 +73,7 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
     app.state.hub, app.state.store = hub, store
     app.add_middleware(LimitBody, max_bytes=MAX_BODY)
     error_handlers(app)
+    app.include_router(catalogue_api.router(researcher))
     poll_replay, answer_replay = envelope.ReplayCache(), envelope.ReplayCache()
 
     @app.exception_handler(tokens.TokenError)

@@ -1,0 +1,108 @@
+"""The hub's catalogue over HTTP: harvest (on demand; on a schedule in the background), search
+with facets, and a page per dataset with its JSON twin. Reading is public, as a catalogue is
+meant to be found; starting a harvest needs a researcher token.
+
+The schedule is ``ONCOFED_CATALOGUE_HARVEST_S`` seconds (default 3600; 0 turns it off).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import json
+import os
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
+
+from oncofed.catalogue import schemaorg
+from oncofed.hub import catalogue_search
+from oncofed.hub.catalogue import Harvester
+
+INTERVAL_ENV, INTERVAL_S = "ONCOFED_CATALOGUE_HARVEST_S", 3600.0
+
+
+class HarvestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    nodes: list[str] | None = None
+
+
+def router(researcher: Any) -> APIRouter:
+    """The routes; ``researcher`` is the hub's dependency that checks a researcher token."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # inside the hub's own lifespan, so its transports are there
+        app.state.harvester = Harvester(app.state.store, app.state.hub, app.state.coordinator.transports)
+        interval = float(os.environ.get(INTERVAL_ENV, INTERVAL_S))
+        task = asyncio.create_task(app.state.harvester.every(interval)) if interval > 0 else None
+        yield
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    api = APIRouter(lifespan=lifespan, tags=["catalogue"])
+
+    @api.post("/api/catalogue/harvest")
+    async def harvest(request: Request, body: HarvestRequest | None = None,
+                      who: tuple[str, str] = Depends(researcher)) -> dict:
+        """Harvest every node's catalogue now (or the nodes named); per node: ok, or why not."""
+        return {"nodes": await request.app.state.harvester.harvest(body.nodes if body else None)}
+
+    @api.get("/api/catalogue/nodes")
+    async def nodes(request: Request) -> list[dict]:
+        return [{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in n.items()}
+                for n in await asyncio.to_thread(request.app.state.harvester.catalogue.nodes)]
+
+    @api.get("/api/catalogue/nodes/{node_id}")
+    async def node_catalogue(request: Request, node_id: str) -> Response:
+        """A node's catalogue as last harvested (Turtle)."""
+        text = await asyncio.to_thread(request.app.state.harvester.catalogue.harvested, node_id)
+        if text is None:
+            raise HTTPException(404, f"no harvested catalogue of node {node_id!r}")
+        return Response(text, media_type="text/turtle")
+
+    @api.get("/api/catalogue/datasets")
+    async def datasets(request: Request, query: Annotated[catalogue_search.Query, Query()]) -> JSONResponse:
+        return JSONResponse(await asyncio.to_thread(catalogue_search.search, request.app.state.store.engine, query))
+
+    async def record(request: Request, node_id: str, dataset_id: str) -> dict:
+        found = await asyncio.to_thread(catalogue_search.dataset, request.app.state.store.engine,
+                                        f"{node_id}/{dataset_id}")
+        if found is None:
+            raise HTTPException(404, f"no dataset {dataset_id!r} of node {node_id!r} in the catalogue")
+        page = str(request.url_for("dataset_page", node_id=node_id, dataset_id=dataset_id))
+        return found | {"page": page, "schema_org": schemaorg.dataset(found, page)}
+
+    @api.get("/api/catalogue/datasets/{node_id}/{dataset_id}")
+    async def dataset(request: Request, node_id: str, dataset_id: str) -> dict:
+        return await record(request, node_id, dataset_id)
+
+    @api.get("/catalogue/{node_id}/{dataset_id}", response_class=HTMLResponse, name="dataset_page")
+    async def dataset_page(request: Request, node_id: str, dataset_id: str) -> HTMLResponse:
+        """The dataset's page: the same record as its JSON twin, with schema.org JSON-LD embedded."""
+        return HTMLResponse(_page(await record(request, node_id, dataset_id)))
+
+    return api
+
+
+def _page(r: dict) -> str:
+    e = html.escape
+    rows = [("node", r["node"]), ("individuals", r["individuals"] if r["individuals"] is not None else "withheld"),
+            ("typical age", f"{r['min_age']}–{r['max_age']}" if r["min_age"] is not None else "–"),
+            ("cancer types", ", ".join(r["cancer_types"])), ("data types", ", ".join(r["data_types"])),
+            ("coding systems", ", ".join(r["coding_systems"])), ("countries", ", ".join(r["countries"])),
+            ("access", r["access"]), ("data use (DUO)", ", ".join(r["duo"])), ("licence", r["licence"]),
+            ("publisher", r["publisher"]), ("contact", r["contact"]), ("version", r["version"]),
+            ("identifier", r["iri"])]
+    if r["stale"]:
+        rows.insert(0, ("stale", f"the node has not answered since {r['stale_since']}"))
+    table = "\n".join(f"<tr><th>{e(k)}</th><td>{e(str(v or '–'))}</td></tr>" for k, v in rows)
+    jsonld = json.dumps(r["schema_org"], indent=1).replace("</", "<\\/")
+    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(r['title'])}</title>\n"
+            f"<script type=\"application/ld+json\">\n{jsonld}\n</script></head>\n"
+            f"<body><h1>{e(r['title'])}</h1>\n<p>{e(r['description'])}</p>\n<table>\n{table}\n</table>\n"
+            f"<p><a href=\"../../api/catalogue/datasets/{e(r['node'])}/{e(r['dataset'])}\">JSON</a></p></body></html>\n")

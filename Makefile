@@ -25,6 +25,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/ingest_clinical.py
 	$(BIN)/python benchmarks/roundtrip.py
 	$(BIN)/python benchmarks/federated_cox.py
+	$(BIN)/python benchmarks/vcf_ingest.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

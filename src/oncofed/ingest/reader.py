@@ -7,13 +7,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import pyarrow as pa
+
 from oncofed.errors import IngestError
-from oncofed.ingest.batch import Batch
+from oncofed.ingest.batch import Batch, arrow_schema
+from oncofed.model.schema import TABLES
 from oncofed.privacy.pseudonym import Pseudonymiser
 
 
 def _no_progress(advance: float = 0, total: float | None = None, description: str | None = None) -> None:
     pass
+
+
+def _nothing_stored(table: str) -> pa.Table:
+    return arrow_schema(TABLES[table]).empty_table()
 
 
 @dataclass
@@ -23,6 +30,11 @@ class IngestContext:
     country: str | None = None  # the node's country, for sources that do not say
     mapping: Path | None = None  # for tabular sources
     where: str | None = None  # row filter (SQL over the source columns) for tabular sources
+    samples: Path | None = None  # sample sheet linking VCF samples to individuals and biosamples
+    assembly: str | None = None  # for VCFs whose header does not name it
+    # stored(table): the dataset's rows in a keyed table, for readers that add to records another
+    # source made (a VCF's sample may be a biosample a clinical ingest described)
+    stored: Callable[[str], pa.Table] = _nothing_stored
     # progress(advance=..., total=..., description=...): readers report work done
     progress: Callable[..., None] = _no_progress
 

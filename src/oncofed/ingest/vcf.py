@@ -1,0 +1,651 @@
+"""Genomic variant calls from VCF and BCF files: variants, calls, and the samples as biosamples.
+
+Columnar: a (b)gzipped VCF is inflated on every core (``bgzf``), pyarrow splits its text into
+columns, and DuckDB does the rest in a handful of vectorised queries — split multi-allelic
+records, normalise alleles, read genotypes and FORMAT fields, join the annotation. cyvcf2
+(htslib) reads the header, and the records of a BCF, which has no text to split.
+
+What a call is: a sample whose genotype carries an ALT allele, in a record that passed its
+filters (FILTER ``PASS`` or ``.``, and a FORMAT ``FT`` of ``PASS`` or ``.`` where there is
+one). Hom-ref and no-call genotypes are not calls. A variant is stored when a sample carries
+it, or, for a VCF without samples, when the record states it.
+
+Normalisation: a multi-allelic record gives one variant per ALT, and each call's genotype is
+rewritten the way ``bcftools norm -m-`` writes it (this ALT → 1, another ALT → 0, ``.``
+kept). Alleles are then trimmed to their minimal form: the shared last bases, then the shared
+first bases, are removed while both alleles keep at least one base, moving the position on, so
+an indel keeps one anchor base as VCF writes it. Alleles are not left-aligned, which needs the
+reference genome. Chromosomes lose a ``chr`` prefix and ``M`` becomes ``MT``. Symbolic
+(``<DEL>``), breakend and ``*`` alleles are not sequence variants and are skipped.
+
+The variant id is ``assembly:chromosome:position:ref:alt`` of the normalised variant, so the
+same variant in two files, or in two ingests, is one row.
+
+Assembly: from the header (``##reference``, ``##contig=<…,assembly=…>``) or ``--assembly``;
+GRCh37/hg19/b37 and GRCh38/hg38 are recognised, anything else is an error.
+
+Annotation, where the VCF has it: SnpEff ``ANN``, VEP ``CSQ`` (fields as the header
+describes them), or Complete Genomics ``CGA_FI``. Per ALT, the most severe consequence is
+kept (as a Sequence Ontology term), with the gene and HGVS of the transcript it comes from.
+
+Origin of a call (somatic / germline), first that applies: the sample sheet's ``origin``; a
+normal sample's calls are germline; the record's own status (the ``SOMATIC`` flag, or ``SS``
+as Complete Genomics and VarScan write it); a tumour sample with a paired normal (same
+individual, same file): germline if the normal carries the allele, somatic if the normal is
+called without it.
+
+Allele fraction: FORMAT ``AF``, else VarScan's ``FREQ``, else from ``AD`` when the header
+declares it per allele (``Number=R``). Depth: FORMAT ``DP``.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cyvcf2
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from oncofed.errors import IngestError
+from oncofed.ingest import bgzf, samplesheet
+from oncofed.ingest.batch import Batch, SourceFile, arrow_schema
+from oncofed.ingest.reader import IngestContext, expand
+from oncofed.model import vocabulary
+from oncofed.model.schema import TABLES
+from oncofed.store.connection import one
+
+SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
+FIXED = ("CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT")
+
+SNV, MNV, INSERTION, DELETION, DELINS = "SO:0001483", "SO:0002007", "SO:0000667", "SO:0000159", "SO:1000032"
+HEMIZYGOUS, HETEROZYGOUS, HOMOZYGOUS = "GENO:0000134", "GENO:0000135", "GENO:0000136"
+
+# Sequence Ontology consequence terms, most severe first (the order Ensembl VEP ranks them).
+CONSEQUENCES = (
+    ("splice_acceptor_variant", "SO:0001574"), ("splice_donor_variant", "SO:0001575"),
+    ("stop_gained", "SO:0001587"), ("frameshift_variant", "SO:0001589"), ("stop_lost", "SO:0001578"),
+    ("initiator_codon_variant", "SO:0001582"), ("inframe_insertion", "SO:0001821"),
+    ("inframe_deletion", "SO:0001822"), ("missense_variant", "SO:0001583"),
+    ("splice_region_variant", "SO:0001630"), ("stop_retained_variant", "SO:0001567"),
+    ("synonymous_variant", "SO:0001819"), ("coding_sequence_variant", "SO:0001580"),
+    ("5_prime_UTR_variant", "SO:0001623"), ("3_prime_UTR_variant", "SO:0001624"),
+    ("intron_variant", "SO:0001627"), ("upstream_gene_variant", "SO:0001631"),
+    ("regulatory_region_variant", "SO:0001566"),
+)
+# Complete Genomics functional impact (CGA_FI: gene id|transcript|symbol|component|impact):
+# the impact names a coding consequence, else the component says where the variant falls.
+_CGA_IMPACT = {
+    "MISSENSE": "missense_variant", "NONSENSE": "stop_gained", "NONSTOP": "stop_lost",
+    "SYNONYMOUS": "synonymous_variant", "FRAMESHIFT": "frameshift_variant",
+    "DELETE": "inframe_deletion", "INSERT": "inframe_insertion",
+}
+_CGA_COMPONENT = {
+    "DONOR": "splice_donor_variant", "ACCEPTOR": "splice_acceptor_variant", "UTR5": "5_prime_UTR_variant",
+    "UTR3": "3_prime_UTR_variant", "INTRON": "intron_variant", "TSS-UPSTREAM": "upstream_gene_variant",
+}
+
+_ASSEMBLY_NAMES = {"grch37": "GRCh37", "hg19": "GRCh37", "grch38": "GRCh38", "hg38": "GRCh38"}
+_ASSEMBLY_PATTERNS = (
+    ("GRCh38", re.compile(r"grch38|hg38|hs38|(?<![a-z0-9])b38(?![0-9])|build.?38|ncbi.?38", re.I)),
+    ("GRCh37", re.compile(r"grch37|hg19|hs37|(?<![a-z0-9])b37(?![0-9])|build.?37|ncbi.?37|g1k_v37", re.I)),
+    ("NCBI36", re.compile(r"ncbi.?36|hg18|(?<![a-z0-9])b36(?![0-9])|build.?36", re.I)),
+)
+_TUMOUR_NAMES, _NORMAL_NAMES = {"TUMOR", "TUMOUR"}, {"NORMAL"}
+_BASES = "[ACGTNacgtn]+"
+_ALLELE = rf"{_BASES}|\*|\.|<[^>]+>|[^,]*[\[\]][^,]*"
+_GT = r"(\.|[0-9]+)([/|](\.|[0-9]+))*"
+
+
+def normalise_assembly(name: str) -> str:
+    """GRCh37 or GRCh38 from the names users write (``--assembly hg19``)."""
+    found = _ASSEMBLY_NAMES.get(name.strip().lower())
+    if found is None:
+        raise IngestError("unknown assembly", field="--assembly", expected="GRCh37, GRCh38, hg19 or hg38", got=name)
+    return found
+
+
+def trim(pos: int, ref: str, alt: str) -> tuple[int, str, str]:
+    """Minimal alleles, VCF-anchored (the rule the SQL in ``_ALLELES`` applies, for one variant)."""
+    while len(ref) > 1 and len(alt) > 1 and ref[-1] == alt[-1]:
+        ref, alt = ref[:-1], alt[:-1]
+    while len(ref) > 1 and len(alt) > 1 and ref[0] == alt[0]:
+        ref, alt, pos = ref[1:], alt[1:], pos + 1
+    return pos, ref, alt
+
+
+# --- header --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Header:
+    path: Path
+    lines: list[str]  # the meta-information lines (##…)
+    samples: list[str]
+    bcf: bool
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def declared(self, kind: str) -> dict[str, dict[str, str]]:
+        """``##INFO``/``##FORMAT`` definitions by ID: their Number, Type and Description."""
+        out = {}
+        for line in self.lines:
+            if line.startswith(f"##{kind}=<"):
+                fields = dict(re.findall(r'([A-Za-z]+)=("(?:[^"\\]|\\.)*"|[^,>]*)', line[len(kind) + 4:]))
+                out[fields.get("ID", "")] = {k: v.strip('"') for k, v in fields.items()}
+        return out
+
+    def meta(self, key: str) -> list[str]:
+        return [line.split("=", 1)[1].strip() for line in self.lines if line.startswith(f"##{key}=")]
+
+
+def read_header(path: Path) -> Header:
+    where = str(path)
+    try:
+        vcf = cyvcf2.VCF(where, lazy=True)
+    except (OSError, Exception) as e:  # cyvcf2 raises plain Exception for unreadable headers
+        raise IngestError(f"not a readable VCF or BCF file: {e}", file=where, line=1,
+                          expected="a VCF header (##fileformat=VCFv4.x … #CHROM line)") from None
+    try:
+        raw = vcf.raw_header
+        samples = list(vcf.samples)
+    finally:
+        vcf.close()
+    lines = raw.splitlines()
+    if not lines or not lines[0].startswith("##fileformat=VCF"):
+        raise IngestError("not a VCF file", file=where, line=1, expected="##fileformat=VCFv4.x",
+                          got=lines[0][:60] if lines else "")
+    dupes = {s for s in samples if samples.count(s) > 1}
+    if dupes:
+        raise IngestError(f"sample {sorted(dupes)[0]!r} appears twice in the #CHROM line", file=where,
+                          field="#CHROM", expected="unique sample names")
+    return Header(path, [line for line in lines if line.startswith("##")], samples, _is_bcf(path))
+
+
+def _is_bcf(path: Path) -> bool:
+    """BCF by content, whatever the file is called: its text starts with the bytes BCF."""
+    with open(path, "rb") as f:
+        start = f.read(1 << 16)
+    if start[:2] == bgzf.MAGIC:
+        start = zlib.decompressobj(31).decompress(start, 3)
+    return start[:3] == b"BCF"
+
+
+def assembly(header: Header, given: str | None) -> str:
+    """The header's assembly, agreeing with ``--assembly`` when both are given."""
+    candidates = header.meta("reference") + header.meta("assembly") + [
+        d.get("assembly", "") for d in header.declared("contig").values()]
+    found: dict[str, str] = {}
+    for text in candidates:
+        for name, pattern in _ASSEMBLY_PATTERNS:
+            if text and pattern.search(text):
+                found.setdefault(name, text)
+                break
+    where = str(header.path)
+    if "NCBI36" in found:
+        raise IngestError("the VCF is on NCBI36 (hg18), which oncofed does not hold", file=where,
+                          field="##reference", expected="GRCh37 or GRCh38", got=found["NCBI36"])
+    if len(found) > 1:
+        raise IngestError("the header names two assemblies", file=where, field="##reference",
+                          expected="one assembly", got=sorted(found.values()))
+    stated = next(iter(found), None)
+    if given is not None:
+        wanted = normalise_assembly(given)
+        if stated is not None and stated != wanted:
+            raise IngestError(f"--assembly {given} disagrees with the header", file=where, field="##reference",
+                              expected=wanted, got=found[stated])
+        return wanted
+    if stated is None:
+        raise IngestError("the VCF does not name its assembly", file=where, field="##reference",
+                          expected="a ##reference or ##contig assembly= line, or --assembly GRCh37/GRCh38")
+    return stated
+
+
+# --- samples -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str  # as in the VCF
+    individual: str  # source identifiers, pseudonymised when rows are made
+    biosample: str
+    tumour_normal: str | None
+    origin: str | None  # from the sample sheet
+    normal: int | None = None  # column index of the paired normal sample
+
+
+def samples_of(header: Header, sheet: samplesheet.SampleSheet | None) -> list[Sample]:
+    """Who each VCF sample is: from the sheet, else each sample its own individual; a tumour/
+    normal pair that the header declares (and no sheet contradicts) is one individual."""
+    tumours = {v for v in header.meta("tumor_sample") + header.meta("tumour_sample")}
+    normals = set(header.meta("normal_sample"))
+    for sample_line in header.meta("SAMPLE"):
+        sid = re.search(r"ID=([^,>]+)", sample_line)
+        if sid and sid.group(1).upper() in _TUMOUR_NAMES:
+            tumours.add(sid.group(1))
+        elif sid and sid.group(1).upper() in _NORMAL_NAMES:
+            normals.add(sid.group(1))
+    tumours |= {s for s in header.samples if s.upper() in _TUMOUR_NAMES}
+    normals |= {s for s in header.samples if s.upper() in _NORMAL_NAMES}
+    pair = len(tumours & set(header.samples)) == 1 and len(normals & set(header.samples)) == 1
+    out = []
+    for s in header.samples:
+        kind = "tumour" if s in tumours else "normal" if s in normals else None
+        if sheet is not None:
+            row = sheet.row(header.name, s)
+            if row is None:
+                raise IngestError(f"sample {s!r} of {header.name} is not in the sample sheet", file=sheet.path,
+                                  field="sample", expected=f"a row for every sample of {header.name}", got=s)
+            out.append(Sample(s, row.individual, row.biosample, row.tumour_normal or kind, row.origin))
+        else:
+            individual = next(iter(tumours & set(header.samples))) if pair and kind else s
+            out.append(Sample(s, individual, s, kind, None))
+    return [_with_normal(s, out) for s in out]
+
+
+def _with_normal(sample: Sample, samples: list[Sample]) -> Sample:
+    if sample.tumour_normal != "tumour":
+        return sample
+    normals = [i for i, o in enumerate(samples) if o.tumour_normal == "normal" and o.individual == sample.individual]
+    return Sample(**{**sample.__dict__, "normal": normals[0]}) if len(normals) == 1 else sample
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def read(paths: list[Path], ctx: IngestContext) -> Batch:
+    files = expand(paths, SUFFIXES)
+    sheet = samplesheet.load(ctx.samples) if ctx.samples else None
+    headers = [read_header(f) for f in files]  # every header is checked before the long reading
+    if sheet is not None:
+        sheet.check_covers({h.name: h.samples for h in headers})
+    plans = [(h, assembly(h, ctx.assembly), samples_of(h, sheet)) for h in headers]
+    ctx.progress(total=sum(f.stat().st_size for f in files), description="reading VCF")
+    con = duckdb.connect()
+    try:
+        con.execute(f"CREATE TEMP TABLE variants_all ({_columns('variants')}, line BIGINT, file VARCHAR)")
+        con.execute(f"CREATE TEMP TABLE calls_all ({_columns('calls')}, line BIGINT, file VARCHAR)")
+        con.register("consequences", pa.table({
+            "term": [t for t, _ in CONSEQUENCES], "code": [c for _, c in CONSEQUENCES],
+            "severity": list(range(len(CONSEQUENCES)))}))
+        skipped: dict[str, int] = {}
+        for header, asm, samples in plans:
+            _read_file(con, header, asm, samples, ctx, skipped)
+            ctx.progress(advance=header.path.stat().st_size)
+        variants, calls = _combine(con)
+    finally:
+        con.close()
+    if any(skipped.values()):
+        ctx.progress(description="VCF records skipped: " + ", ".join(f"{k} ×{n}" for k, n in skipped.items() if n))
+    individuals, biosamples = _sample_rows([s for _, _, ss in plans for s in ss], ctx)
+    tables = {"individuals": individuals, "biosamples": biosamples, "variants": variants, "calls": calls}
+    codes = {c for t in (variants, calls) for name in ("variant_class", "consequence", "zygosity")
+             if name in t.column_names for c in t.column(name).unique().to_pylist() if c}
+    return Batch(tables, {c: vocabulary.label(c) for c in codes if vocabulary.label(c)},
+                 [SourceFile.of(f) for f in files])
+
+
+def _columns(table: str) -> str:
+    return ", ".join(f"{c.name} {c.type}" for c in TABLES[table].columns)
+
+
+def _text(header: Header) -> tuple[pa.Buffer, int, int]:
+    """The file's text, the byte offset of its first record and that record's line number."""
+    path, where = header.path, str(header.path)
+    if header.bcf:
+        vcf = cyvcf2.VCF(where)
+        try:
+            lines = [vcf.raw_header.encode()] + [str(v).encode() for v in vcf]
+        except Exception as e:  # noqa: BLE001 - htslib errors arrive as plain exceptions
+            raise IngestError(f"the BCF file is truncated or corrupt: {e}", file=where) from None
+        finally:
+            vcf.close()
+        data = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
+    else:
+        data = bgzf.decompress(path) if bgzf.is_gzip(path) else path.read_bytes()
+    at = 0 if data.startswith(b"#CHROM") else data.find(b"\n#CHROM") + 1
+    if at == 0 and not data.startswith(b"#CHROM"):
+        raise IngestError("no #CHROM header line", file=where, expected="a line starting with #CHROM")
+    end = data.find(b"\n", at)
+    start = len(data) if end < 0 else end + 1
+    return pa.py_buffer(data).slice(start), start, data.count(b"\n", 0, start) + 1
+
+
+def _records(header: Header) -> tuple[pa.Table, int]:
+    """The records as text columns, the sample columns named s0, s1, …, and each one's line."""
+    body, _, first_line = _text(header)
+    names = list(FIXED[:8]) + (["FORMAT"] + [f"s{i}" for i in range(len(header.samples))] if header.samples else [])
+    where = str(header.path)
+    bad: list = []
+
+    def on_invalid(row) -> str:
+        bad.append(row)
+        return "error"
+
+    try:
+        table = pacsv.read_csv(
+            body,
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False,
+                                             ignore_empty_lines=False, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, null_values=[], strings_can_be_null=False,
+                include_columns=[n for n in names if n not in ("ID", "QUAL")]),
+        )
+    except pa.ArrowInvalid as e:
+        if bad:
+            row = bad[0]
+            raise IngestError("a record with the wrong number of columns", file=where,
+                              line=_first_line_with_columns_other_than(body, len(names), first_line),
+                              expected=f"{row.expected_columns} tab-separated columns ({len(header.samples)} samples)",
+                              got=f"{row.actual_columns} columns") from None
+        if "Empty CSV file" in str(e):
+            return pa.table({n: pa.array([], pa.string()) for n in names if n not in ("ID", "QUAL")}
+                            | {"line": pa.array([], pa.int64())}), first_line
+        raise IngestError(f"not a readable VCF body: {e}", file=where) from None
+    return table.append_column("line", pa.arange(first_line, first_line + table.num_rows)), first_line
+
+
+def _first_line_with_columns_other_than(body: pa.Buffer, n: int, first_line: int) -> int | None:
+    """The line to name in an error (pyarrow's parallel reader does not know it)."""
+    for i, line in enumerate(body.to_pybytes().split(b"\n")):
+        if line and line.count(b"\t") != n - 1:
+            return first_line + i
+    return None
+
+
+def _read_file(con: duckdb.DuckDBPyConnection, header: Header, asm: str, samples: list[Sample],
+               ctx: IngestContext, skipped: dict[str, int]) -> None:
+    records, _ = _records(header)
+    where = str(header.path)
+    con.register("raw", records)
+    try:
+        _check_records(con, where, header.bcf)
+        con.execute(_ALLELES)
+        for name, sql in (("filtered records", "SELECT count(*) FROM raw WHERE FILTER NOT IN ('PASS', '.')"),
+                          ("symbolic or breakend alleles", "SELECT count(*) FROM alt_alleles WHERE NOT sequence")):
+            skipped[name] = skipped.get(name, 0) + one(con, sql)[0]
+        _annotations(con, header)
+        if samples:
+            _calls(con, header, samples, ctx)
+        key = f"'{asm}' || ':' || a.chromosome || ':' || a.position || ':' || a.ref || ':' || a.alt"
+        carried = "EXISTS (SELECT 1 FROM file_calls c WHERE c.line = a.line AND c.k = a.k)" if samples else "TRUE"
+        con.execute(f"""
+            INSERT INTO variants_all SELECT {key}, '{asm}', a.chromosome, a.position, a.ref, a.alt, n.gene,
+                n.hgvs_g, n.hgvs_c, n.hgvs_p, {_VARIANT_CLASS}, n.consequence, a.line, ?
+            FROM alt_alleles a LEFT JOIN annotation n ON n.line = a.line AND n.k = a.k
+            WHERE a.sequence AND {carried}""", [where])
+        if samples:
+            con.execute(f"""
+                INSERT INTO calls_all SELECT {key}, c.biosample_id, c.individual_id, c.genotype, c.zygosity,
+                    c.origin, c.allele_fraction, c.depth, c.line, ?
+                FROM file_calls c JOIN alt_alleles a ON a.line = c.line AND a.k = c.k WHERE a.sequence""", [where])
+    finally:
+        con.unregister("raw")
+
+
+def _first_bad(con, where: str, checks: list[tuple[str, str, str]], bcf: bool, relation: str = "raw",
+               got_sql: dict[str, str] | None = None) -> None:
+    """One scan for several checks; the earliest bad record is reported."""
+    firsts = ", ".join(f"min(CASE WHEN {sql} THEN line END)" for _, sql, _ in checks)
+    found = one(con, f"SELECT {firsts} FROM {relation}")
+    hits = [(line, c) for line, c in zip(found, checks) if line is not None]
+    if not hits:
+        return
+    line, (field, _, expected) = min(hits, key=lambda h: h[0])
+    got = one(con, f"SELECT {(got_sql or {}).get(field, field)} FROM {relation} WHERE line = ?", [line])[0]
+    raise IngestError(f"a malformed {field}", file=where, line=None if bcf else line,
+                      record=str(line) if bcf else None, field=field.split(" ")[0], expected=expected, got=got)
+
+
+def _check_records(con, where: str, bcf: bool) -> None:
+    _first_bad(con, where, [
+        ("CHROM", "CHROM = '' OR CHROM LIKE '%:%'", "a chromosome name"),
+        ("POS", "TRY_CAST(POS AS BIGINT) IS NULL OR TRY_CAST(POS AS BIGINT) < 1", "a position of 1 or more"),
+        ("REF", f"NOT regexp_full_match(REF, '{_BASES}')", "bases A, C, G, T or N"),
+        ("ALT", f"NOT regexp_full_match(ALT, '({_ALLELE})(,({_ALLELE}))*')",
+         "bases, '.', '*', a symbolic <ID> or a breakend, separated by commas"),
+    ], bcf)
+
+
+# One row per ALT allele of every record that passed its filters; the normalised variant.
+_ALLELES = rf"""
+CREATE OR REPLACE TEMP TABLE alt_alleles AS
+WITH split AS (
+    SELECT line, CHROM, CAST(POS AS BIGINT) AS pos, upper(REF) AS ref, string_split(ALT, ',') AS alts
+    FROM raw WHERE FILTER IN ('PASS', '.') AND ALT <> '.'
+), one_alt AS (
+    SELECT line, CHROM, pos, ref, unnest(alts) AS alt_raw, unnest(range(1, len(alts) + 1)) AS k,
+           list_bool_and([left(x, 1) = left(ref, 1) AND len(x) > 0 FOR x IN alts]) AS shared_first
+    FROM split
+), seq AS (
+    SELECT *, regexp_full_match(alt_raw, '{_BASES}') AS sequence, upper(alt_raw) AS alt0 FROM one_alt
+), suffix AS (
+    SELECT *, CASE WHEN len(ref) > 1 AND len(alt0) > 1 AND sequence THEN
+        len(list_filter(range(1, least(len(ref), len(alt0))), lambda i: right(ref, i) = right(alt0, i)))
+        ELSE 0 END AS s FROM seq
+), cut AS (
+    SELECT *, left(ref, len(ref) - s) AS ref1, left(alt0, len(alt0) - s) AS alt1 FROM suffix
+), prefix AS (
+    SELECT *, CASE WHEN len(ref1) > 1 AND len(alt1) > 1 THEN
+        len(list_filter(range(1, least(len(ref1), len(alt1))), lambda i: left(ref1, i) = left(alt1, i)))
+        ELSE 0 END AS p FROM cut
+)
+SELECT line, k, alt_raw, sequence,
+       -- VEP writes an allele without the first base when every allele of the record shares it
+       CASE WHEN shared_first THEN coalesce(nullif(alt_raw[2:], ''), '-') ELSE alt_raw END AS vep_allele,
+       CASE WHEN upper(regexp_replace(CHROM, '^chr', '', 'i')) = 'M' THEN 'MT'
+            ELSE regexp_replace(CHROM, '^chr', '', 'i') END AS chromosome,
+       pos + p AS position, ref1[p + 1:] AS ref, alt1[p + 1:] AS alt
+FROM prefix
+"""
+
+_VARIANT_CLASS = f"""CASE
+    WHEN len(a.ref) = 1 AND len(a.alt) = 1 THEN '{SNV}'
+    WHEN len(a.ref) = len(a.alt) THEN '{MNV}'
+    WHEN len(a.ref) = 1 AND a.alt[1] = a.ref THEN '{INSERTION}'
+    WHEN len(a.alt) = 1 AND a.ref[1] = a.alt THEN '{DELETION}'
+    ELSE '{DELINS}' END"""
+
+
+def _annotations(con, header: Header) -> None:
+    """annotation(line, k, gene, hgvs_g, hgvs_c, hgvs_p, consequence): per ALT, the most
+    severe consequence and the gene and HGVS of the transcript it is on."""
+    info = header.declared("INFO")
+    entries = None
+    for tag in ("ANN", "CSQ"):
+        if tag in info:
+            description = info[tag].get("Description", "")
+            spec = description.split("Format:", 1)[1] if "Format:" in description else description.split(":", 1)[-1]
+            fields = [f.strip(" '\"") for f in spec.split("|")]
+            pos = {f: i + 1 for i, f in enumerate(fields)}
+
+            def col(*names: str, pos=pos) -> str:
+                i = next((pos[n] for n in names if n in pos), None)
+                return f"nullif(f[{i}], '')" if i else "NULL"
+
+            if "ALLELE_NUM" in pos:
+                match = f"a.k = TRY_CAST({col('ALLELE_NUM')} AS INTEGER)"
+            elif tag == "CSQ":
+                match = f"a.vep_allele = {col('Allele')}"
+            else:
+                match = f"a.alt_raw = {col('Allele')}"
+            feature = col("Feature_ID", "Feature")
+            hgvs_c = col("HGVS.c", "HGVSc")
+            entries = f"""
+                WITH e AS (
+                    SELECT line, unnest(x) AS entry, unnest(range(len(x))) AS n
+                    FROM (SELECT line, string_split(regexp_extract(INFO, '(?:^|;){tag}=([^;]*)', 1), ',') AS x
+                          FROM raw WHERE INFO LIKE '%{tag}=%')
+                ), f AS (SELECT line, n, string_split(entry, '|') AS f FROM e)
+                SELECT a.line, a.k, n, unnest(string_split({col('Annotation', 'Consequence')}, '&')) AS term,
+                       {col('Gene_Name', 'SYMBOL')} AS gene, {col('HGVSg')} AS hgvs_g,
+                       CASE WHEN {hgvs_c} LIKE '%:%' OR {feature} IS NULL THEN {hgvs_c}
+                            ELSE {feature} || ':' || {hgvs_c} END AS hgvs_c,
+                       {col('HGVS.p', 'HGVSp')} AS hgvs_p
+                FROM f JOIN alt_alleles a ON a.line = f.line AND {match}"""
+            break
+    if entries is None and "CGA_FI" in info:
+        impact = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _CGA_IMPACT.items())
+        component = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _CGA_COMPONENT.items())
+        entries = f"""
+            WITH per_alt AS (
+                SELECT a.line, a.k, string_split(string_split(
+                    regexp_extract(r.INFO, '(?:^|;)CGA_FI=([^;]*)', 1), ',')[a.k], '&') AS x
+                FROM raw r JOIN alt_alleles a ON a.line = r.line WHERE r.INFO LIKE '%CGA_FI=%'
+            ), e AS (SELECT line, k, unnest(x) AS entry, unnest(range(len(x))) AS n FROM per_alt),
+            f AS (SELECT line, k, n, string_split(entry, '|') AS f FROM e)
+            SELECT line, k, n, coalesce(CASE f[5] {impact} END, CASE f[4] {component} END) AS term,
+                   nullif(f[3], '') AS gene, NULL AS hgvs_g, NULL AS hgvs_c, NULL AS hgvs_p
+            FROM f WHERE len(f) >= 5"""
+    if entries is None:
+        con.execute("CREATE OR REPLACE TEMP TABLE annotation (line BIGINT, k BIGINT, gene VARCHAR, hgvs_g VARCHAR, "
+                    "hgvs_c VARCHAR, hgvs_p VARCHAR, consequence VARCHAR)")
+        return
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE annotation AS
+        WITH t AS ({entries})
+        SELECT t.line, t.k,
+               arg_min(t.gene, (coalesce(c.severity, 999), t.n)) AS gene,
+               arg_min(t.hgvs_g, (coalesce(c.severity, 999), t.n)) AS hgvs_g,
+               arg_min(t.hgvs_c, (coalesce(c.severity, 999), t.n)) AS hgvs_c,
+               arg_min(t.hgvs_p, (coalesce(c.severity, 999), t.n)) AS hgvs_p,
+               arg_min(c.code, coalesce(c.severity, 999)) AS consequence
+        FROM t LEFT JOIN consequences c ON c.term = t.term
+        GROUP BY t.line, t.k""")
+
+
+def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext) -> None:
+    """file_calls(line, k, biosample_id, individual_id, genotype, zygosity, origin,
+    allele_fraction, depth): one row per sample and ALT it carries."""
+    where = str(header.path)
+    fmt = header.declared("FORMAT")
+    formats = [r[0] for r in con.execute("SELECT DISTINCT FORMAT FROM raw").fetchall()]
+    keys = ("GT", "DP", "AD", "AF", "FREQ", "FT")
+    con.register("fmt", pa.table({"FORMAT": formats} | {
+        k.lower(): [(f.split(":").index(k) + 1) if k in f.split(":") else 0 for f in formats] for k in keys}))
+    ad_per_allele = fmt.get("AD", {}).get("Number") == "R"
+    info = header.declared("INFO")
+    status = "NULL"
+    if "SOMATIC" in info or "SS" in info:
+        ss = "lower(regexp_extract(r.INFO, '(?:^|;)SS=([^;]*)', 1))"
+        status = ("CASE WHEN regexp_matches(r.INFO, '(^|;)SOMATIC(;|$)') THEN 'somatic' "
+                  f"WHEN {ss} IN ('somatic', '2') THEN 'somatic' "
+                  f"WHEN {ss} IN ('germline', 'loh', '1', '3') THEN 'germline' END")
+    field = "CASE WHEN m.{key} > 0 THEN split_part(r.s{i}, ':', m.{key}) END"
+    biosamples = ctx.pseudonyms.many(f"{ctx.dataset_id}/biosample", [s.biosample for s in samples])
+    individuals = ctx.pseudonyms.many(ctx.dataset_id, [s.individual for s in samples])
+    selects = []
+    for i, s in enumerate(samples):
+        normal_gt = field.format(key="gt", i=s.normal) if s.normal is not None else "NULL"
+        selects.append(f"""
+            SELECT r.line, {i} AS sample, '{biosamples[i]}' AS biosample_id, '{individuals[i]}' AS individual_id,
+                   {field.format(key='gt', i=i)} AS gt, {field.format(key='dp', i=i)} AS dp,
+                   {field.format(key='ad', i=i)} AS ad, {field.format(key='af', i=i)} AS af,
+                   {field.format(key='freq', i=i)} AS freq, {field.format(key='ft', i=i)} AS ft,
+                   {normal_gt} AS normal_gt, {status} AS status,
+                   {_literal(s.origin)} AS sheet_origin, {_literal(s.tumour_normal)} AS tumour_normal
+            FROM raw r JOIN fmt m USING (FORMAT)
+            WHERE r.FILTER IN ('PASS', '.') AND r.ALT <> '.' AND m.gt > 0
+              AND regexp_matches(split_part(r.s{i}, ':', m.gt), '[1-9]')""")
+    con.execute("CREATE OR REPLACE TEMP TABLE sample_calls AS " + " UNION ALL ".join(selects))
+    con.unregister("fmt")
+    _first_bad(con, where, [
+        ("GT", f"NOT regexp_full_match(gt, '{_GT}')", "a genotype such as 0/1, 1|1 or ./1"),
+        ("GT allele", "list_max([TRY_CAST(x AS INTEGER) FOR x IN regexp_split_to_array(gt, '[/|]')]) > "
+                      "len(string_split(a.ALT, ','))", "allele numbers no larger than the number of ALT alleles"),
+        ("DP", "dp NOT IN ('', '.') AND TRY_CAST(dp AS INTEGER) IS NULL", "an integer depth"),
+    ], header.bcf, relation="(SELECT c.*, r.ALT FROM sample_calls c JOIN raw r USING (line)) a",
+        got_sql={"GT allele": "gt"})
+    fraction = [
+        "TRY_CAST(nullif(split_part(af, ',', a.k), '.') AS DOUBLE)",
+        "CASE WHEN NOT contains(r_alt, ',') THEN TRY_CAST(rtrim(freq, '%') AS DOUBLE) / 100 END",
+    ]
+    if ad_per_allele:
+        fraction.append("""(SELECT CASE WHEN list_sum(d) > 0 THEN d[a.k + 1] / list_sum(d) END
+                            FROM (SELECT [TRY_CAST(x AS DOUBLE) FOR x IN string_split(ad, ',')] AS d))""")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE file_calls AS
+        WITH c AS (
+            SELECT c.*, regexp_split_to_array(c.gt, '[/|]') AS alleles,
+                   regexp_split_to_array(c.normal_gt, '[/|]') AS normal_alleles, r.ALT AS r_alt
+            FROM sample_calls c JOIN raw r USING (line)
+            WHERE c.ft IS NULL OR c.ft IN ('', '.', 'PASS')
+        ), a AS (
+            SELECT c.*, CAST(x AS INTEGER) AS k,
+                   [CASE WHEN y = '.' THEN '.' WHEN y = x THEN '1' ELSE '0' END FOR y IN alleles] AS split
+            FROM c, unnest(list_distinct(list_filter(alleles, lambda x: x NOT IN ('0', '.')))) AS t(x)
+        )
+        SELECT line, k, biosample_id, individual_id,
+               CASE WHEN contains(gt, '/') THEN array_to_string(split, '/') ELSE array_to_string(split, '|') END
+                   AS genotype,
+               CASE WHEN list_contains(alleles, '.') THEN NULL
+                    WHEN len(alleles) = 1 THEN '{HEMIZYGOUS}'
+                    WHEN len(list_filter(alleles, lambda x: x = CAST(k AS VARCHAR))) = len(alleles) THEN '{HOMOZYGOUS}'
+                    ELSE '{HETEROZYGOUS}' END AS zygosity,
+               CASE WHEN sheet_origin IS NOT NULL THEN sheet_origin
+                    WHEN tumour_normal = 'normal' THEN 'germline'
+                    WHEN status IS NOT NULL THEN status
+                    WHEN list_contains(normal_alleles, CAST(k AS VARCHAR)) THEN 'germline'
+                    WHEN normal_alleles IS NOT NULL AND NOT list_contains(normal_alleles, '.') THEN 'somatic'
+                    END AS origin,
+               coalesce({", ".join(fraction)}) AS allele_fraction,
+               TRY_CAST(nullif(dp, '.') AS INTEGER) AS depth
+        FROM a""")
+
+
+def _literal(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def _combine(con) -> tuple[pa.Table, pa.Table]:
+    """One row per variant across the files; a sample carrying one variant twice is an error."""
+    dup = con.execute("""
+        SELECT variant_id, list(file ORDER BY file, line)[1], list(line ORDER BY file, line)
+        FROM calls_all GROUP BY variant_id, biosample_id HAVING count(*) > 1 LIMIT 1""").fetchall()
+    if dup:
+        variant, file, lines = dup[0]
+        raise IngestError(f"a sample carries variant {variant} twice (lines {', '.join(map(str, lines[:6]))})",
+                          file=file, line=lines[1], expected="each variant once per sample")
+    cols = [c.name for c in TABLES["variants"].columns]
+    firsts = ", ".join(f"min({c}) AS {c}" for c in cols[1:])
+    variants = con.sql(f"SELECT id, {firsts} FROM variants_all GROUP BY id").to_arrow_table()
+    calls = con.sql(f"SELECT {', '.join(c.name for c in TABLES['calls'].columns)} FROM calls_all").to_arrow_table()
+    return _typed(variants, "variants"), _typed(calls, "calls")
+
+
+def _typed(data: pa.Table, table: str) -> pa.Table:
+    schema = arrow_schema(TABLES[table])
+    return pa.Table.from_arrays([data.column(f.name).cast(f.type) for f in schema], schema=schema)
+
+
+def _sample_rows(samples: list[Sample], ctx: IngestContext) -> tuple[pa.Table, pa.Table]:
+    """Individuals and biosamples of the samples. Records other sources made are kept as
+    they are (a clinical ingest's individual keeps its sex), the sheet adding tumour/normal."""
+    stored_individuals = set(ctx.stored("individuals").column("id").to_pylist())
+    stored_biosamples = {r["id"]: r for r in ctx.stored("biosamples").to_pylist()}
+    individuals: dict[str, dict] = {}
+    biosamples: dict[str, dict] = {}
+    for s in samples:
+        pid = ctx.pseudonym(s.individual)
+        bid = ctx.pseudonym(s.biosample, namespace=f"{ctx.dataset_id}/biosample")
+        if pid not in stored_individuals:
+            individuals.setdefault(pid, {"id": pid})
+        row = dict(stored_biosamples.get(bid) or {"id": bid, "individual_id": pid})
+        if row["individual_id"] != pid:
+            raise IngestError(f"biosample {s.biosample!r} belongs to another individual in the store",
+                              field="individual_id", expected="the individual stored with this biosample",
+                              got=s.individual)
+        if s.tumour_normal:
+            row["tumour_normal"] = s.tumour_normal
+        previous = biosamples.setdefault(bid, row)
+        if previous.get("tumour_normal") != row.get("tumour_normal"):
+            raise IngestError(f"biosample {s.biosample!r} is both tumour and normal", field="tumour_normal",
+                              expected="one designation per biosample")
+    return (pa.Table.from_pylist(list(individuals.values()), schema=arrow_schema(TABLES["individuals"])),
+            pa.Table.from_pylist(list(biosamples.values()), schema=arrow_schema(TABLES["biosamples"])))

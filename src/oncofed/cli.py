@@ -634,6 +634,8 @@ app.add_typer(catalogue_app, name="catalogue")
 def catalogue_search(
     q: Annotated[Optional[str], typer.Argument(help="Words that must all occur (title, description, keywords).")] = None,
     hub: Hub = ...,
+    token: Annotated[Optional[str], typer.Option("--token", envvar="ONCOFED_TOKEN",
+                                                 help="Your researcher token (the catalogue is public).")] = None,
     cancer: Annotated[Optional[list[str]], typer.Option(help="Cancer type (with its descendants), e.g. NCIT:C4872.")] = None,
     data_type: Annotated[Optional[list[str]], typer.Option(help="Data type: individuals, diseases, variants …")] = None,
     country: Annotated[Optional[list[str]], typer.Option(help="ISO 3166 alpha-2: where held or covered.")] = None,
@@ -648,9 +650,11 @@ def catalogue_search(
     as_json: AsJson = False,
 ) -> None:
     """Search datasets with full text and facets; prints one page and the facet counts."""
+    import pandas as pd
+
     from oncofed.client.federation import Federation
 
-    with Federation(hub, "") as fed:
+    with Federation(hub, token) as fed:
         df = fed.datasets(q, cancer=cancer or (), data_type=data_type or (), country=country or (),
                           access=access or (), purpose=purpose, purpose_disease=purpose_disease or (),
                           commercial=commercial, min_individuals=min_individuals, max_individuals=max_individuals,
@@ -663,7 +667,7 @@ def catalogue_search(
               title=f"{df.attrs['total']} datasets (page {page})")
     for dataset_id, r in df.iterrows():
         t.add_row(dataset_id + (" [stale]" if r["stale"] else ""), r["title"],
-                  "withheld" if r["individuals"] is None or r["individuals"] != r["individuals"] else f"{int(r['individuals']):,}",
+                  "withheld" if pd.isna(r["individuals"]) else f"{int(r['individuals']):,}",
                   ", ".join(r["cancer_types"]), ", ".join(r["countries"]), str(r["access"]), ", ".join(r["duo"]))
     out.print(t)
     for name, values in df.attrs["facets"].items():

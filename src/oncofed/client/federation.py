@@ -37,10 +37,11 @@ def cohort(datasets: Sequence[str] | None = None, where: Iterable[Filter | dict]
 
 
 class Federation:
-    def __init__(self, hub_url: str, token: str, *, timeout: float = 120.0, verify: bool | str = True):
+    def __init__(self, hub_url: str, token: str | None, *, timeout: float = 120.0, verify: bool | str = True):
+        """``token`` may be None for what is public (the catalogue)."""
         self.hub_url = hub_url.rstrip("/")
-        self._client = web.client(verify, base_url=self.hub_url, headers={"Authorization": f"Bearer {token}"},
-                                  timeout=timeout)
+        self._client = web.client(verify, base_url=self.hub_url, timeout=timeout,
+                                  headers={"Authorization": f"Bearer {token}"} if token else {})
         self.timeout = timeout
 
     def close(self) -> None:

@@ -16,11 +16,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from oncofed.catalogue import schemaorg
 from oncofed.hub import catalogue_search
-from oncofed.hub.catalogue import Harvester
+from oncofed.hub.catalogue import TIMEOUT_S, Harvester
 
 INTERVAL_ENV, INTERVAL_S = "ONCOFED_CATALOGUE_HARVEST_S", 3600.0
 
@@ -28,6 +28,7 @@ INTERVAL_ENV, INTERVAL_S = "ONCOFED_CATALOGUE_HARVEST_S", 3600.0
 class HarvestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     nodes: list[str] | None = None
+    timeout_s: float = Field(TIMEOUT_S, gt=0, le=600)
 
 
 def router(researcher: Any) -> APIRouter:
@@ -50,7 +51,8 @@ def router(researcher: Any) -> APIRouter:
     async def harvest(request: Request, body: HarvestRequest | None = None,
                       who: tuple[str, str] = Depends(researcher)) -> dict:
         """Harvest every node's catalogue now (or the nodes named); per node: ok, or why not."""
-        return {"nodes": await request.app.state.harvester.harvest(body.nodes if body else None)}
+        body = body or HarvestRequest()
+        return {"nodes": await request.app.state.harvester.harvest(body.nodes, body.timeout_s)}
 
     @api.get("/api/catalogue/nodes")
     async def nodes(request: Request) -> list[dict]:

@@ -94,6 +94,7 @@ _ASSEMBLY_PATTERNS = (
     ("GRCh37", re.compile(r"grch37|hg19|hs37|(?<![a-z0-9])b37(?![0-9])|build.?37|ncbi.?37|g1k_v37", re.I)),
     ("NCBI36", re.compile(r"ncbi.?36|hg18|(?<![a-z0-9])b36(?![0-9])|build.?36", re.I)),
 )
+_INFO_READ = {"ANN", "CSQ", "CGA_FI", "SOMATIC", "SS"}
 _TUMOUR_NAMES, _NORMAL_NAMES = {"TUMOR", "TUMOUR"}, {"NORMAL"}
 _BASES = "[ACGTNacgtn]+"
 _ALLELE = rf"{_BASES}|\*|\.|<[^>]+>|[^,]*[\[\]][^,]*"
@@ -321,6 +322,8 @@ def _records(header: Header) -> tuple[pa.Table, int]:
     body, _, first_line = _text(header)
     names = list(FIXED[:8]) + (["FORMAT"] + [f"s{i}" for i in range(len(header.samples))] if header.samples else [])
     where = str(header.path)
+    # INFO is long and read only for annotation and somatic status
+    skip = {"ID", "QUAL"} | (set() if set(header.declared("INFO")) & _INFO_READ else {"INFO"})
     bad: list = []
 
     def on_invalid(row) -> str:
@@ -335,7 +338,7 @@ def _records(header: Header) -> tuple[pa.Table, int]:
                                              ignore_empty_lines=False, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names}, null_values=[], strings_can_be_null=False,
-                include_columns=[n for n in names if n not in ("ID", "QUAL")]),
+                include_columns=[n for n in names if n not in skip]),
         )
     except pa.ArrowInvalid as e:
         if bad:
@@ -345,7 +348,7 @@ def _records(header: Header) -> tuple[pa.Table, int]:
                               expected=f"{row.expected_columns} tab-separated columns ({len(header.samples)} samples)",
                               got=f"{row.actual_columns} columns") from None
         if "Empty CSV file" in str(e):
-            return pa.table({n: pa.array([], pa.string()) for n in names if n not in ("ID", "QUAL")}
+            return pa.table({n: pa.array([], pa.string()) for n in names if n not in skip}
                             | {"line": pa.array([], pa.int64())}), first_line
         raise IngestError(f"not a readable VCF body: {e}", file=where) from None
     return table.append_column("line", pa.arange(first_line, first_line + table.num_rows)), first_line
@@ -366,25 +369,27 @@ def _read_file(con: duckdb.DuckDBPyConnection, header: Header, asm: str, samples
     con.register("raw", records)
     try:
         _check_records(con, where, header.bcf)
-        con.execute(_ALLELES)
+        con.execute(_ALLELES.replace("{chromosome}", _chromosomes(con)))
         for name, sql in (("filtered records", "SELECT count(*) FROM raw WHERE FILTER NOT IN ('PASS', '.')"),
                           ("symbolic or breakend alleles", "SELECT count(*) FROM alt_alleles WHERE NOT sequence")):
             skipped[name] = skipped.get(name, 0) + one(con, sql)[0]
         _annotations(con, header)
         if samples:
             _calls(con, header, samples, ctx)
-        key = f"'{asm}' || ':' || a.chromosome || ':' || a.position || ':' || a.ref || ':' || a.alt"
-        carried = "EXISTS (SELECT 1 FROM file_calls c WHERE c.line = a.line AND c.k = a.k)" if samples else "TRUE"
+        carried = "SEMI JOIN file_calls c ON c.line = a.line AND c.k = a.k" if samples else ""
         con.execute(f"""
-            INSERT INTO variants_all SELECT {key}, '{asm}', a.chromosome, a.position, a.ref, a.alt, n.gene,
+            CREATE OR REPLACE TEMP TABLE file_variants AS
+            SELECT '{asm}:' || a.chromosome || ':' || a.position || ':' || a.ref || ':' || a.alt AS id, a.*
+            FROM alt_alleles a {carried} WHERE a.sequence""")
+        con.execute(f"""
+            INSERT INTO variants_all SELECT a.id, '{asm}', a.chromosome, a.position, a.ref, a.alt, n.gene,
                 n.hgvs_g, n.hgvs_c, n.hgvs_p, {_VARIANT_CLASS}, n.consequence, a.line, ?
-            FROM alt_alleles a LEFT JOIN annotation n ON n.line = a.line AND n.k = a.k
-            WHERE a.sequence AND {carried}""", [where])
+            FROM file_variants a LEFT JOIN annotation n ON n.line = a.line AND n.k = a.k""", [where])
         if samples:
-            con.execute(f"""
-                INSERT INTO calls_all SELECT {key}, c.biosample_id, c.individual_id, c.genotype, c.zygosity,
+            con.execute("""
+                INSERT INTO calls_all SELECT a.id, c.biosample_id, c.individual_id, c.genotype, c.zygosity,
                     c.origin, c.allele_fraction, c.depth, c.line, ?
-                FROM file_calls c JOIN alt_alleles a ON a.line = c.line AND a.k = c.k WHERE a.sequence""", [where])
+                FROM file_calls c JOIN file_variants a ON a.line = c.line AND a.k = c.k""", [where])
     finally:
         con.unregister("raw")
 
@@ -420,8 +425,7 @@ WITH split AS (
     SELECT line, CHROM, CAST(POS AS BIGINT) AS pos, upper(REF) AS ref, string_split(ALT, ',') AS alts
     FROM raw WHERE FILTER IN ('PASS', '.') AND ALT <> '.'
 ), one_alt AS (
-    SELECT line, CHROM, pos, ref, unnest(alts) AS alt_raw, unnest(range(1, len(alts) + 1)) AS k,
-           list_bool_and([left(x, 1) = left(ref, 1) AND len(x) > 0 FOR x IN alts]) AS shared_first
+    SELECT line, CHROM, pos, ref, unnest(alts) AS alt_raw, unnest(range(1, len(alts) + 1)) AS k
     FROM split
 ), seq AS (
     SELECT *, regexp_full_match(alt_raw, '{_BASES}') AS sequence, upper(alt_raw) AS alt0 FROM one_alt
@@ -437,13 +441,26 @@ WITH split AS (
         ELSE 0 END AS p FROM cut
 )
 SELECT line, k, alt_raw, sequence,
-       -- VEP writes an allele without the first base when every allele of the record shares it
-       CASE WHEN shared_first THEN coalesce(nullif(alt_raw[2:], ''), '-') ELSE alt_raw END AS vep_allele,
-       CASE WHEN upper(regexp_replace(CHROM, '^chr', '', 'i')) = 'M' THEN 'MT'
-            ELSE regexp_replace(CHROM, '^chr', '', 'i') END AS chromosome,
+       {{chromosome}} AS chromosome,
        pos + p AS position, ref1[p + 1:] AS ref, alt1[p + 1:] AS alt
 FROM prefix
 """
+
+def chromosome(name: str) -> str:
+    """The chromosome as the store names it: no ``chr`` prefix, ``M`` as ``MT``."""
+    bare = name[3:] if name[:3].lower() == "chr" else name
+    return "MT" if bare.upper() == "M" else bare
+
+
+def _chromosomes(con) -> str:
+    """SQL renaming the file's chromosomes; per distinct name, which is cheap at any size."""
+    names = [r[0] for r in con.execute("SELECT DISTINCT CHROM FROM raw").fetchall()]
+    renamed = {n: chromosome(n) for n in names if chromosome(n) != n}
+    if not renamed:
+        return "CHROM"
+    return "CASE CHROM " + " ".join(f"WHEN {_literal(k)} THEN {_literal(v)}" for k, v in renamed.items()) + \
+        " ELSE CHROM END"
+
 
 _VARIANT_CLASS = f"""CASE
     WHEN len(a.ref) = 1 AND len(a.alt) = 1 THEN '{SNV}'
@@ -472,7 +489,10 @@ def _annotations(con, header: Header) -> None:
             if "ALLELE_NUM" in pos:
                 match = f"a.k = TRY_CAST({col('ALLELE_NUM')} AS INTEGER)"
             elif tag == "CSQ":
-                match = f"a.vep_allele = {col('Allele')}"
+                # VEP writes an allele without the first base when every allele of the record shares it
+                match = (f"{col('Allele')} = CASE WHEN list_bool_and([left(x, 1) = left(r.REF, 1) AND len(x) > 0 "
+                         f"FOR x IN string_split(r.ALT, ',')]) THEN coalesce(nullif(a.alt_raw[2:], ''), '-') "
+                         "ELSE a.alt_raw END")
             else:
                 match = f"a.alt_raw = {col('Allele')}"
             feature = col("Feature_ID", "Feature")
@@ -482,13 +502,14 @@ def _annotations(con, header: Header) -> None:
                     SELECT line, unnest(x) AS entry, unnest(range(len(x))) AS n
                     FROM (SELECT line, string_split(regexp_extract(INFO, '(?:^|;){tag}=([^;]*)', 1), ',') AS x
                           FROM raw WHERE INFO LIKE '%{tag}=%')
-                ), f AS (SELECT line, n, string_split(entry, '|') AS f FROM e)
+                ), f AS (SELECT e.line, n, string_split(entry, '|') AS f, r.REF, r.ALT
+                         FROM e JOIN raw r ON r.line = e.line)
                 SELECT a.line, a.k, n, unnest(string_split({col('Annotation', 'Consequence')}, '&')) AS term,
                        {col('Gene_Name', 'SYMBOL')} AS gene, {col('HGVSg')} AS hgvs_g,
                        CASE WHEN {hgvs_c} LIKE '%:%' OR {feature} IS NULL THEN {hgvs_c}
                             ELSE {feature} || ':' || {hgvs_c} END AS hgvs_c,
                        {col('HGVS.p', 'HGVSp')} AS hgvs_p
-                FROM f JOIN alt_alleles a ON a.line = f.line AND {match}"""
+                FROM f AS r JOIN alt_alleles a ON a.line = r.line AND {match}"""
             break
     if entries is None and "CGA_FI" in info:
         impact = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in _CGA_IMPACT.items())
@@ -527,8 +548,12 @@ def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext) -> No
     fmt = header.declared("FORMAT")
     formats = [r[0] for r in con.execute("SELECT DISTINCT FORMAT FROM raw").fetchall()]
     keys = ("GT", "DP", "AD", "AF", "FREQ", "FT")
-    con.register("fmt", pa.table({"FORMAT": formats} | {
-        k.lower(): [(f.split(":").index(k) + 1) if k in f.split(":") else 0 for f in formats] for k in keys}))
+    positions = {k.lower(): [(f.split(":").index(k) + 1) if k in f.split(":") else 0 for f in formats] for k in keys}
+    if len(formats) == 1:  # the usual case: every position is a constant, no join
+        fmt_join = f"(SELECT {', '.join(f'{v[0]} AS {k}' for k, v in positions.items())}) m"
+    else:
+        con.register("fmt", pa.table({"FORMAT": formats} | positions))
+        fmt_join = "fmt m USING (FORMAT)"
     ad_per_allele = fmt.get("AD", {}).get("Number") == "R"
     info = header.declared("INFO")
     status = "NULL"
@@ -544,59 +569,67 @@ def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext) -> No
     for i, s in enumerate(samples):
         normal_gt = field.format(key="gt", i=s.normal) if s.normal is not None else "NULL"
         selects.append(f"""
-            SELECT r.line, {i} AS sample, '{biosamples[i]}' AS biosample_id, '{individuals[i]}' AS individual_id,
-                   {field.format(key='gt', i=i)} AS gt, {field.format(key='dp', i=i)} AS dp,
-                   {field.format(key='ad', i=i)} AS ad, {field.format(key='af', i=i)} AS af,
-                   {field.format(key='freq', i=i)} AS freq, {field.format(key='ft', i=i)} AS ft,
-                   {normal_gt} AS normal_gt, {status} AS status,
-                   {_literal(s.origin)} AS sheet_origin, {_literal(s.tumour_normal)} AS tumour_normal
-            FROM raw r JOIN fmt m USING (FORMAT)
-            WHERE r.FILTER IN ('PASS', '.') AND r.ALT <> '.' AND m.gt > 0
-              AND regexp_matches(split_part(r.s{i}, ':', m.gt), '[1-9]')""")
+            SELECT * FROM (
+                SELECT r.line, r.ALT AS alts, '{biosamples[i]}' AS biosample_id, '{individuals[i]}' AS individual_id,
+                       {field.format(key='gt', i=i)} AS gt, {field.format(key='dp', i=i)} AS dp,
+                       {field.format(key='ad', i=i)} AS ad, {field.format(key='af', i=i)} AS af,
+                       {field.format(key='freq', i=i)} AS freq, {field.format(key='ft', i=i)} AS ft,
+                       {normal_gt} AS normal_gt, {status} AS status,
+                       {_literal(s.origin)} AS sheet_origin, {_literal(s.tumour_normal)} AS tumour_normal
+                FROM raw r {"JOIN" if len(formats) > 1 else "CROSS JOIN"} {fmt_join}
+                WHERE r.FILTER IN ('PASS', '.') AND r.ALT <> '.' AND m.gt > 0)
+            WHERE gt NOT IN ('0/0', '0|0', './.', '.|.', '0', '.') AND regexp_matches(gt, '[1-9]')""")
     con.execute("CREATE OR REPLACE TEMP TABLE sample_calls AS " + " UNION ALL ".join(selects))
-    con.unregister("fmt")
+    if len(formats) > 1:
+        con.unregister("fmt")
     _first_bad(con, where, [
         ("GT", f"NOT regexp_full_match(gt, '{_GT}')", "a genotype such as 0/1, 1|1 or ./1"),
         ("GT allele", "list_max([TRY_CAST(x AS INTEGER) FOR x IN regexp_split_to_array(gt, '[/|]')]) > "
-                      "len(string_split(a.ALT, ','))", "allele numbers no larger than the number of ALT alleles"),
+                      "len(string_split(alts, ','))", "allele numbers no larger than the number of ALT alleles"),
         ("DP", "dp NOT IN ('', '.') AND TRY_CAST(dp AS INTEGER) IS NULL", "an integer depth"),
-    ], header.bcf, relation="(SELECT c.*, r.ALT FROM sample_calls c JOIN raw r USING (line)) a",
-        got_sql={"GT allele": "gt"})
+    ], header.bcf, relation="sample_calls", got_sql={"GT allele": "gt"})
     fraction = [
-        "TRY_CAST(nullif(split_part(af, ',', a.k), '.') AS DOUBLE)",
-        "CASE WHEN NOT contains(r_alt, ',') THEN TRY_CAST(rtrim(freq, '%') AS DOUBLE) / 100 END",
+        "TRY_CAST(nullif(split_part(af, ',', k), '.') AS DOUBLE)",
+        "CASE WHEN NOT contains(alts, ',') THEN TRY_CAST(rtrim(freq, '%') AS DOUBLE) / 100 END",
     ]
     if ad_per_allele:
-        fraction.append("""(SELECT CASE WHEN list_sum(d) > 0 THEN d[a.k + 1] / list_sum(d) END
+        fraction.append("""(SELECT CASE WHEN list_sum(d) > 0 THEN d[k + 1] / list_sum(d) END
                             FROM (SELECT [TRY_CAST(x AS DOUBLE) FOR x IN string_split(ad, ',')] AS d))""")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE file_calls AS
-        WITH c AS (
-            SELECT c.*, regexp_split_to_array(c.gt, '[/|]') AS alleles,
-                   regexp_split_to_array(c.normal_gt, '[/|]') AS normal_alleles, r.ALT AS r_alt
-            FROM sample_calls c JOIN raw r USING (line)
-            WHERE c.ft IS NULL OR c.ft IN ('', '.', 'PASS')
-        ), a AS (
-            SELECT c.*, CAST(x AS INTEGER) AS k,
-                   [CASE WHEN y = '.' THEN '.' WHEN y = x THEN '1' ELSE '0' END FOR y IN alleles] AS split
-            FROM c, unnest(list_distinct(list_filter(alleles, lambda x: x NOT IN ('0', '.')))) AS t(x)
-        )
-        SELECT line, k, biosample_id, individual_id,
-               CASE WHEN contains(gt, '/') THEN array_to_string(split, '/') ELSE array_to_string(split, '|') END
-                   AS genotype,
-               CASE WHEN list_contains(alleles, '.') THEN NULL
-                    WHEN len(alleles) = 1 THEN '{HEMIZYGOUS}'
-                    WHEN len(list_filter(alleles, lambda x: x = CAST(k AS VARCHAR))) = len(alleles) THEN '{HOMOZYGOUS}'
-                    ELSE '{HETEROZYGOUS}' END AS zygosity,
-               CASE WHEN sheet_origin IS NOT NULL THEN sheet_origin
-                    WHEN tumour_normal = 'normal' THEN 'germline'
-                    WHEN status IS NOT NULL THEN status
-                    WHEN list_contains(normal_alleles, CAST(k AS VARCHAR)) THEN 'germline'
-                    WHEN normal_alleles IS NOT NULL AND NOT list_contains(normal_alleles, '.') THEN 'somatic'
-                    END AS origin,
-               coalesce({", ".join(fraction)}) AS allele_fraction,
-               TRY_CAST(nullif(dp, '.') AS INTEGER) AS depth
-        FROM a""")
+
+    def select(k: str, genotype: str, zygosity: str, normal_has: str, normal_called: str, relation: str) -> str:
+        return f"""
+            SELECT line, {k} AS k, biosample_id, individual_id, {genotype} AS genotype, {zygosity} AS zygosity,
+                   CASE WHEN sheet_origin IS NOT NULL THEN sheet_origin
+                        WHEN tumour_normal = 'normal' THEN 'germline'
+                        WHEN status IS NOT NULL THEN status
+                        WHEN {normal_has} THEN 'germline'
+                        WHEN {normal_called} THEN 'somatic' END AS origin,
+                   coalesce({", ".join(fraction)}) AS allele_fraction,
+                   TRY_CAST(nullif(dp, '.') AS INTEGER) AS depth
+            FROM {relation}"""
+
+    passed = "(SELECT * FROM sample_calls WHERE ft IS NULL OR ft IN ('', '.', 'PASS'))"
+    # Most calls are of one ALT in a diploid genotype: read them without lists.
+    simple = "NOT contains(alts, ',') AND gt IN ('0/1', '1/0', '1/1', '0|1', '1|0', '1|1')"
+    one_alt = select(
+        "1", "gt", f"CASE WHEN gt IN ('1/1', '1|1') THEN '{HOMOZYGOUS}' ELSE '{HETEROZYGOUS}' END",
+        "contains(normal_gt, '1')", "normal_gt IS NOT NULL AND NOT contains(normal_gt, '.')",
+        f"(SELECT *, 1 AS k FROM {passed} WHERE {simple})")
+    zygosity = (f"CASE WHEN list_contains(alleles, '.') THEN NULL WHEN len(alleles) = 1 THEN '{HEMIZYGOUS}' "
+                "WHEN len(list_filter(alleles, lambda x: x = CAST(k AS VARCHAR))) = len(alleles) "
+                f"THEN '{HOMOZYGOUS}' ELSE '{HETEROZYGOUS}' END")
+    per_alt = f"""(
+        SELECT c.*, CAST(x AS INTEGER) AS k,
+               [CASE WHEN y = '.' THEN '.' WHEN y = x THEN '1' ELSE '0' END FOR y IN alleles] AS split
+        FROM (SELECT *, regexp_split_to_array(gt, '[/|]') AS alleles,
+                     regexp_split_to_array(normal_gt, '[/|]') AS normal_alleles
+              FROM {passed} WHERE NOT ({simple})) c,
+             unnest(list_distinct(list_filter(alleles, lambda x: x NOT IN ('0', '.')))) AS t(x))"""
+    any_alt = select(
+        "k", "CASE WHEN contains(gt, '/') THEN array_to_string(split, '/') ELSE array_to_string(split, '|') END",
+        zygosity, "list_contains(normal_alleles, CAST(k AS VARCHAR))",
+        "normal_alleles IS NOT NULL AND NOT list_contains(normal_alleles, '.')", per_alt)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE file_calls AS {one_alt} UNION ALL {any_alt}")
 
 
 def _literal(value: str | None) -> str:
@@ -605,16 +638,21 @@ def _literal(value: str | None) -> str:
 
 def _combine(con) -> tuple[pa.Table, pa.Table]:
     """One row per variant across the files; a sample carrying one variant twice is an error."""
+    # Only a variant read from two records can be carried twice by one sample.
+    con.execute("CREATE OR REPLACE TEMP TABLE twice AS SELECT id FROM variants_all GROUP BY id HAVING count(*) > 1")
     dup = con.execute("""
         SELECT variant_id, list(file ORDER BY file, line)[1], list(line ORDER BY file, line)
-        FROM calls_all GROUP BY variant_id, biosample_id HAVING count(*) > 1 LIMIT 1""").fetchall()
+        FROM calls_all WHERE variant_id IN (SELECT id FROM twice)
+        GROUP BY variant_id, biosample_id HAVING count(*) > 1 LIMIT 1""").fetchall()
     if dup:
         variant, file, lines = dup[0]
         raise IngestError(f"a sample carries variant {variant} twice (lines {', '.join(map(str, lines[:6]))})",
                           file=file, line=lines[1], expected="each variant once per sample")
     cols = [c.name for c in TABLES["variants"].columns]
     firsts = ", ".join(f"min({c}) AS {c}" for c in cols[1:])
-    variants = con.sql(f"SELECT id, {firsts} FROM variants_all GROUP BY id").to_arrow_table()
+    once = f"SELECT {', '.join(cols)} FROM variants_all WHERE id NOT IN (SELECT id FROM twice)"
+    variants = con.sql(f"{once} UNION ALL SELECT id, {firsts} FROM variants_all "
+                       "WHERE id IN (SELECT id FROM twice) GROUP BY id").to_arrow_table()
     calls = con.sql(f"SELECT {', '.join(c.name for c in TABLES['calls'].columns)} FROM calls_all").to_arrow_table()
     return _typed(variants, "variants"), _typed(calls, "calls")
 

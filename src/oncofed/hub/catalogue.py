@@ -8,17 +8,19 @@ indexed for search.
   missed; they are never dropped silently.
 - Harvests run on demand and on a schedule. Several hub processes sharing the database agree
   through it: a process skips its scheduled harvest when another one ran within the interval.
+
+Searching is ``hub.catalogue_search``'s, over an index of these tables.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, MetaData, String, Table, Text, delete, func, select
+from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, Text, delete, func, select
+from sqlalchemy.engine import Engine
 
 from oncofed.auth import envelope
 from oncofed.catalogue import formats, records
@@ -28,7 +30,6 @@ from oncofed.hub.fanout import OK, REFUSED, fan_out
 from oncofed.hub.home import HubHome
 from oncofed.hub.store import HubStore, NodeRecord, _aware, now
 from oncofed.hub.transports.base import Transport
-from oncofed.model import vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -51,43 +52,8 @@ catalogue_datasets = Table(
     "catalogue_datasets", metadata,
     Column("id", String(140), primary_key=True),  # node/dataset
     Column("node_id", String(64), nullable=False, index=True),
-    Column("title", String(500), nullable=False),
-    Column("search", Text, nullable=False),  # lower-cased text the full-text search matches
-    Column("individuals", Integer),
-    Column("duo_key", String(1000), nullable=False, index=True),  # DUO codes and DS diseases, as JSON
-    Column("record", JSON, nullable=False),
+    Column("record", JSON, nullable=False),  # catalogue.records.DatasetRecord, and where it is held
 )
-
-# One row per (dataset, facet, value): what the faceted search filters and counts on.
-catalogue_terms = Table(
-    "catalogue_terms", metadata,
-    Column("dataset_id", String(140), nullable=False),
-    Column("facet", String(20), nullable=False),
-    Column("value", String(200), nullable=False),
-    Index("catalogue_terms_by_value", "facet", "value", "dataset_id"),
-    Index("catalogue_terms_by_dataset", "dataset_id", "facet", "value"),
-)
-
-FACETS = ("cancer", "data_type", "country", "access", "node")
-
-
-def terms(record: DatasetRecord, node_country: str) -> list[tuple[str, str]]:
-    """The facet values of a dataset. Country: where it is held and whom it covers."""
-    values = [("cancer", c) for c in record.cancer_types] + [("data_type", t) for t in record.data_types]
-    values += [("country", c) for c in sorted({node_country, *record.countries})]
-    values += [("node", record.node)] + ([("access", record.access)] if record.access else [])
-    return values
-
-
-def duo_key(record: DatasetRecord) -> str:
-    return json.dumps([record.duo, record.duo_diseases])
-
-
-def search_text(record: DatasetRecord) -> str:
-    words = [record.title, record.description, *record.keywords, record.node, record.dataset,
-             record.publisher or "", record.population_coverage or "",
-             *(vocabulary.label(c) or c for c in record.cancer_types)]
-    return " ".join(words).lower()
 
 
 class CatalogueStore:
@@ -101,15 +67,11 @@ class CatalogueStore:
         """Make ``found`` the node's whole catalogue, in one transaction."""
         t = now()
         with self.store._write() as c:  # the hub store's writer (SQLite: one at a time)
-            ids = select(catalogue_datasets.c.id).where(catalogue_datasets.c.node_id == node.id)
-            c.execute(delete(catalogue_terms).where(catalogue_terms.c.dataset_id.in_(ids)))
             c.execute(delete(catalogue_datasets).where(catalogue_datasets.c.node_id == node.id))
             if found:
                 c.execute(catalogue_datasets.insert(), [
-                    {"id": r.id, "node_id": node.id, "title": r.title[:500], "search": search_text(r),
-                     "individuals": r.individuals, "duo_key": duo_key(r), "record": r.to_json()} for r in found])
-                rows = [{"dataset_id": r.id, "facet": f, "value": v[:200]} for r in found for f, v in terms(r, node.country)]
-                c.execute(catalogue_terms.insert(), rows)
+                    {"id": r.id, "node_id": node.id, "record": r.to_json() | {"held_in": node.country}}
+                    for r in found])
             c.execute(delete(catalogue_nodes).where(catalogue_nodes.c.node_id == node.id))
             c.execute(catalogue_nodes.insert().values(node_id=node.id, status="ok", harvested_at=t, attempted_at=t,
                                                       stale_since=None, error=None, base=base, catalogue=text))
@@ -144,6 +106,24 @@ class CatalogueStore:
     def last_attempt(self) -> datetime | None:
         with self.engine.connect() as c:
             return _aware(c.execute(select(func.max(catalogue_nodes.c.attempted_at))).scalar())
+
+
+def generation(engine: Engine) -> tuple:
+    """Changes whenever a harvest changed anything (what a search index is built from)."""
+    with engine.connect() as c:
+        return tuple(c.execute(select(func.count(), func.max(catalogue_nodes.c.attempted_at))).one())
+
+
+def stored(engine: Engine, dataset_id: str | None = None) -> list[tuple[dict, str | None, datetime | None]]:
+    """Every dataset's record (or the one asked for), with its node's harvest status and since
+    when it is stale."""
+    d, n = catalogue_datasets, catalogue_nodes
+    query = select(d.c.record, n.c.status, n.c.stale_since).select_from(d.outerjoin(n, n.c.node_id == d.c.node_id))
+    if dataset_id is not None:
+        query = query.where(d.c.id == dataset_id)
+    with engine.connect() as c:
+        rows = c.execute(query).all()
+    return [(r.record, r.status, _aware(r.stale_since)) for r in rows]
 
 
 class Harvester:

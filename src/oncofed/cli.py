@@ -697,3 +697,225 @@ def demo(
                           f"{sum(counts.values()):,}", f"{d.version} ({(d.content_hash or '')[7:19]})")
     out.print(t)
     out.print(f"The nodes are in {folder}/; look closer with: oncofed node show {h.path} {d.id}", soft_wrap=True)
+
+
+# identity and access ------------------------------------------------------------------------
+
+
+@_command(hub_app, "identity")
+def hub_identity(
+    path: HubPath,
+    url: Annotated[Optional[str], typer.Option(help="The hub's public base URL: the issuer of its visas.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show the hub's identity settings (identity.yaml); --url sets its public URL."""
+    from oncofed.hub import home, identity
+
+    h = home.load(path)
+    config = identity.load_config(h.path)
+    if url is not None:
+        try:
+            config = identity.IdentityConfig.model_validate(config.model_dump() | {"url": url})
+        except ValueError as e:
+            raise OncofedError(f"--url: {e}") from None
+        identity.save_config(h.path, config)
+    if as_json:
+        _print_json(config.model_dump(mode="json"))
+        return
+    out.print(f"public URL: {config.url or '(not set: the hub cannot sign visas)'}")
+    for i in config.issuers:
+        out.print(f"external issuer {i.issuer} (audience {i.audience}, keys {i.jwks_uri or 'inline'})")
+
+
+@_command(hub_app, "issuer")
+def hub_issuer(
+    path: HubPath,
+    issuer: Annotated[str, typer.Argument(help="The external OIDC issuer (its `iss`).")],
+    audience: Annotated[Optional[str], typer.Option(help="The `aud` its tokens carry for this hub.")] = None,
+    jwks_uri: Annotated[Optional[str], typer.Option(help="Where it publishes its keys.")] = None,
+    jwks: Annotated[Optional[Path], typer.Option(help="A JWKS file with its keys, instead of --jwks-uri.")] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Stop accepting its tokens.")] = False,
+) -> None:
+    """Accept (or, with --remove, stop accepting) researcher tokens of an external OIDC issuer."""
+    from oncofed.auth import oidc
+    from oncofed.hub import home, identity
+
+    h = home.load(path)
+    config = identity.load_config(h.path)
+    others = [i for i in config.issuers if i.issuer != issuer]
+    if remove:
+        if len(others) == len(config.issuers):
+            raise OncofedError(f"{issuer} is not an accepted issuer")
+        identity.save_config(h.path, config.model_copy(update={"issuers": others}))
+        out.print(f"tokens of {issuer} are no longer accepted")
+        return
+    if audience is None:
+        raise OncofedError("give --audience: the `aud` this issuer's tokens carry for this hub")
+    try:
+        inline = json.loads(jwks.read_text())["keys"] if jwks else []
+        added = oidc.Issuer(issuer=issuer, audience=audience, jwks_uri=jwks_uri, keys=inline)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise OncofedError(f"cannot accept {issuer}: {e}") from None
+    identity.save_config(h.path, config.model_copy(update={"issuers": [*others, added]}))
+    out.print(f"tokens of {issuer} for audience {audience} are accepted")
+
+
+@_command(hub_app, "visa-trust")
+def hub_visa_trust(path: HubPath, db: HubDb = None) -> None:
+    """Print (JSON) what a node must trust to believe this hub's permits: hand it to node stewards."""
+    from oncofed.hub import identity
+
+    h, store = _hub_store(path, db)
+    try:
+        ident = identity.HubIdentity(h, store)
+        try:
+            _print_json(ident.trust().model_dump())
+        finally:
+            ident.close()
+    finally:
+        store.dispose()
+
+
+@_command(user_app, "role")
+def hub_user_role(
+    path: HubPath,
+    user: Annotated[str, typer.Argument(help="The user's id.")],
+    role: Annotated[str, typer.Argument(help="dac, steward or admin (every user is a researcher).")],
+    scope: Annotated[Optional[str], typer.Argument(help="dac: NODE/DATASET; steward: NODE; admin: none.")] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Take the role away.")] = False,
+    db: HubDb = None,
+) -> None:
+    """Give a user a role: a dataset's DAC member, a node's steward, or hub admin."""
+    from oncofed.hub.identity import Identities
+
+    _, store = _hub_store(path, db)
+    try:
+        identities = Identities(store)
+        if remove:
+            if not identities.remove(user, role, scope):
+                raise OncofedError(f"{user} does not hold {role} {scope or ''}".rstrip())
+        else:
+            identities.grant(user, role, scope)
+        held = sorted(identities.roles(user))
+    finally:
+        store.dispose()
+    out.print(f"{user}: researcher" + "".join(f", {r}" + (f" {s}" if s else "") for r, s in held))
+
+
+access_app = typer.Typer(help="Request access to datasets; decide as a data access committee.", no_args_is_help=True)
+app.add_typer(access_app, name="access")
+
+
+def _access(hub: str, token: str, method: str, route: str, body: dict | None = None, **params) -> object:
+    """One call to the hub's access API; its error message as an OncofedError."""
+    import httpx
+
+    from oncofed.web import client
+
+    try:
+        with client(timeout=60) as c:
+            r = c.request(method, hub.rstrip("/") + route, json=body, headers={"Authorization": f"Bearer {token}"},
+                          params={k: v for k, v in params.items() if v is not None})
+    except httpx.HTTPError as e:
+        raise OncofedError(f"cannot reach the hub at {hub}: {e}") from None
+    try:
+        data = r.json()
+    except ValueError:
+        raise OncofedError(f"the hub answered {r.status_code} without JSON") from None
+    if r.status_code >= 400:
+        raise OncofedError(data.get("error", r.text) if isinstance(data, dict) else r.text)
+    return data
+
+
+def _show_request(r: dict, as_json: bool) -> None:
+    if as_json:
+        _print_json(r)
+        return
+    p = r["purpose"]
+    out.print(f"[bold]request {r['id']}[/] by {r['requester']}, {r['created_at'][:19]}", highlight=False)
+    out.print(f"purpose: {p['code']}" + (f" ({', '.join(p['diseases'])})" if p["diseases"] else "")
+              + f" — {p['text']}", highlight=False, soft_wrap=True)
+    t = Table("item", "dataset", "state", "permit until", "history")
+    for i in r["items"]:
+        history = "\n".join(f"{e['at'][:19]} {e['actor']}: {e['from'] or '–'} → {e['to']}"
+                            + (f" ({e['note']})" if e["note"] else "") for e in i["history"])
+        t.add_row(i["id"], f"{i['node']}/{i['dataset']}", i["state"], (i["permit_expires_at"] or "–")[:19], history)
+    out.print(t)
+
+
+@_command(access_app, "request")
+def access_request(
+    hub: Hub, token: Token,
+    dataset: Annotated[list[str], typer.Option("--dataset", help="NODE/DATASET; repeatable: one request for all.")],
+    purpose: Annotated[str, typer.Option(help="Research purpose: GRU, HMB, DS or POA (or its DUO code).")],
+    text: Annotated[str, typer.Option(help="Your project, in your own words, for the DACs.")],
+    disease: Annotated[Optional[list[str]], typer.Option(help="For DS: the disease studied (CURIE); repeatable.")] = None,
+    commercial: Annotated[bool, typer.Option(help="The use is commercial.")] = False,
+    methods: Annotated[bool, typer.Option(help="The work develops methods.")] = False,
+    genetic: Annotated[bool, typer.Option(help="The work is a genetic study.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Ask for access to one or many datasets across nodes in one request."""
+    body = {"datasets": dataset, "purpose": {"code": purpose, "diseases": disease or [], "commercial": commercial,
+                                             "methods": methods, "genetic": genetic, "text": text}}
+    r = _access(hub, token, "POST", "/api/access/requests", body)
+    _show_request(r, as_json)
+
+
+@_command(access_app, "list")
+def access_list(
+    hub: Hub, token: Token,
+    mine: Annotated[bool, typer.Option("--mine", help="Only your own requests.")] = False,
+    state: Annotated[Optional[str], typer.Option(help="Only requests with an item in this state.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Your requests, and those you decide on (DAC), watch (steward) or oversee (admin)."""
+    found = _access(hub, token, "GET", "/api/access/requests", mine=str(mine).lower(), state=state)
+    if as_json:
+        _print_json(found)
+        return
+    t = Table("request", "requester", "created", "purpose", "datasets")
+    for r in found:
+        t.add_row(r["id"], r["requester"], r["created_at"][:19], r["purpose"]["code"],
+                  "\n".join(f"{i['node']}/{i['dataset']}: {i['state']} ({i['id']})" for i in r["items"]))
+    out.print(t)
+
+
+@_command(access_app, "show")
+def access_show(request: Annotated[str, typer.Argument(help="The request's id.")], hub: Hub, token: Token,
+                as_json: AsJson = False) -> None:
+    """A request, each dataset's state and every step taken (who, when, from → to, note)."""
+    r = _access(hub, token, "GET", f"/api/access/requests/{request}")
+    _show_request(r, as_json)
+
+
+@_command(access_app, "decide")
+def access_decide(
+    item: Annotated[str, typer.Argument(help="The item (one dataset of a request).")],
+    action: Annotated[str, typer.Argument(help="DAC: approve, reject, ask; requester: answer, withdraw.")],
+    hub: Hub, token: Token,
+    note: Annotated[Optional[str], typer.Option(help="Reason (reject), question (ask) or answer (answer).")] = None,
+    days: Annotated[int, typer.Option(help="approve: how many days the permit lasts.")] = 365,
+    as_json: AsJson = False,
+) -> None:
+    """Take one step on one dataset of a request."""
+    r = _access(hub, token, "POST", f"/api/access/items/{item}/decisions", {"action": action, "note": note, "days": days})
+    _show_request(r, as_json)
+
+
+@_command(access_app, "revoke")
+def access_revoke(
+    item: Annotated[str, typer.Argument(help="The approved item whose permit ends now.")],
+    hub: Hub, token: Token,
+    note: Annotated[str, typer.Option(help="Why the permit is revoked.")],
+    as_json: AsJson = False,
+) -> None:
+    """Revoke a permit (DAC or hub admin): nodes stop honouring it once they fetch the revocation list."""
+    r = _access(hub, token, "POST", f"/api/access/items/{item}/decisions", {"action": "revoke", "note": note})
+    _show_request(r, as_json)
+
+
+@_command(access_app, "passport")
+def access_passport(hub: Hub, token: Token) -> None:
+    """Print a GA4GH Passport carrying your permits in force (a credential: keep it to yourself)."""
+    out.print(_access(hub, token, "GET", "/api/access/passport")["passport"], soft_wrap=True)

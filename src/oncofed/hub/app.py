@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from oncofed.analysis import registry
 from oncofed.auth import envelope, tokens
 from oncofed.errors import OncofedError
+from oncofed.hub import access_api, identity_api
 from oncofed.hub import catalogue_api
 from oncofed.hub import home as hub_home
 from oncofed.hub.coordinator import Coordinator, RunRequest
@@ -74,6 +75,8 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
     app.add_middleware(LimitBody, max_bytes=MAX_BODY)
     error_handlers(app)
     app.include_router(catalogue_api.router(researcher))
+    app.include_router(identity_api.router())
+    app.include_router(access_api.router())
     poll_replay, answer_replay = envelope.ReplayCache(), envelope.ReplayCache()
 
     @app.exception_handler(tokens.TokenError)

@@ -1,0 +1,151 @@
+"""Access requests over HTTP, and what clearinghouses (nodes) fetch to check the permits.
+
+Thin: each route authenticates the caller (hub token or an external OIDC issuer's token),
+then hands over to ``access`` (the rules and their record) and ``visas`` (the signing).
+
+    POST /api/access/requests                     a researcher asks for datasets, with a purpose
+    GET  /api/access/requests[?mine&state=]       the requests the caller may see
+    GET  /api/access/requests/{id}                one, with every item's history
+    POST /api/access/items/{id}/decisions         approve | reject | ask | answer | withdraw | revoke
+    GET  /api/access/items/{id}/permit            the signed visa of an approved item (its requester)
+    GET  /api/access/passport                     the caller's Passport: their permits in force
+    GET  /api/access/revocations                  public: the signed list of revoked permits
+    GET  /api/access/trust                        public: what a node must trust to believe this hub
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from oncofed.auth import visas
+from oncofed.hub import access, identity
+from oncofed.hub.access import AccessStore, Decision, Item, NewRequest
+from oncofed.hub.identity import IdentityError
+from oncofed.hub.identity_api import Who
+
+PERMIT_TYPE = visas.CONTROLLED
+
+
+def _service(request: Request) -> tuple[identity.HubIdentity, AccessStore]:
+    app = request.app
+    if getattr(app.state, "access", None) is None:
+        app.state.access = AccessStore(app.state.store)
+    return identity.of(app), app.state.access
+
+
+@contextlib.contextmanager
+def _as_http():
+    """Access and identity errors as 4xx answers with their message."""
+    try:
+        yield
+    except access.AccessError as e:
+        raise HTTPException(e.status, str(e)) from None
+    except IdentityError as e:
+        raise HTTPException(409, str(e)) from None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def router() -> APIRouter:
+    api = APIRouter(tags=["access"])
+
+    @api.post("/api/access/requests", status_code=201)
+    def create(body: NewRequest, who: Who, request: Request) -> dict:
+        """Ask for one or many datasets (NODE/DATASET) at once; each goes to its own DAC."""
+        ident, store = _service(request)
+        with _as_http():
+            at = _now()
+            request_id = store.create(who, body, lambda n, d: bool(ident.identities.members("dac", f"{n}/{d}")), at)
+            return store.request(request_id, who, at)
+
+    @api.get("/api/access/requests")
+    def requests(who: Who, request: Request, mine: bool = False,
+                 state: Annotated[str | None, Query(description="only requests with an item in this state")] = None,
+                 ) -> list[dict]:
+        """The caller's requests, and those on which they decide (DAC), keep watch (steward) or all (admin)."""
+        _, store = _service(request)
+        return store.requests(who, _now(), mine=mine, state=state)
+
+    @api.get("/api/access/requests/{request_id}")
+    def show(request_id: str, who: Who, request: Request) -> dict:
+        _, store = _service(request)
+        with _as_http():
+            return store.request(request_id, who, _now())
+
+    @api.post("/api/access/items/{item_id}/decisions")
+    def decide(item_id: str, body: Decision, who: Who, request: Request) -> dict:
+        """One step for one dataset of a request; answers the whole request as it now stands."""
+        ident, store = _service(request)
+
+        def sign(item: Item, permit: str, start: datetime, end: datetime) -> str:
+            url = ident.url
+            return visas.issue_visa(
+                ident.visa_key, issuer=url, subject=item.requester, jku=ident.jku, type=PERMIT_TYPE,
+                value=visas.dataset_value(url, item.node, item.dataset),
+                source=visas.dac_source(url, item.node, item.dataset), by="dac", asserted=start.timestamp(),
+                expires_at=end.timestamp(), now=start.timestamp(), jti=permit)
+
+        with _as_http():
+            item = store.decide(item_id, body, who, _now(), sign)
+            return store.request(item.request_id, who, _now())
+
+    @api.get("/api/access/items/{item_id}/permit")
+    def permit(item_id: str, who: Who, request: Request) -> dict:
+        """The signed visa of an approved item, for its requester."""
+        _, store = _service(request)
+        with _as_http():
+            item = store.item(item_id)
+            if item.requester != who.user_id:
+                raise access.NotFound(f"no permit of yours for item {item_id!r}")
+            held = {p.jti: p for p in store.permits(who.user_id, _now())}
+            if item.permit not in held:
+                raise access.IllegalTransition(f"{item.node}/{item.dataset} has no permit in force "
+                                               f"(it is {item.shown_state(_now())})")
+            p = held[item.permit]
+            return {"permit": p.jti, "visa": p.visa, "expires_at": p.expires_at.isoformat()}
+
+    @api.get("/api/access/passport")
+    def passport(who: Who, request: Request) -> dict:
+        """A Passport for the caller, signed by the hub, carrying their permits in force (and,
+        when they came with an external identity, a LinkedIdentities visa joining it to them)."""
+        ident, store = _service(request)
+        with _as_http():
+            at = _now().timestamp()
+            url, ttl = ident.url, ident.config.passport_ttl_s
+            carried = [p.visa for p in store.permits(who.user_id, _now())]
+            if who.external is not None:
+                carried.append(visas.issue_visa(
+                    ident.visa_key, issuer=url, subject=who.user_id, jku=ident.jku, type=visas.LINKED,
+                    value=visas.linked_identities([visas.Identity(who.external.issuer, who.external.subject)]),
+                    source=url, by="system", asserted=at, expires_at=at + ttl, now=at))
+            token = visas.issue_passport(ident.visa_key, issuer=url, subject=who.user_id, jku=ident.jku,
+                                         visas=carried, ttl_s=ttl, now=at)
+            return {"passport": token, "expires_at": datetime.fromtimestamp(int(at) + ttl, timezone.utc).isoformat()}
+
+    @api.get("/api/access/revocations")
+    def revocations(request: Request) -> dict:
+        """Public: the permits revoked before their end, signed; a node relies on one list for
+        ``revocations_ttl_s`` seconds and must fetch a new one before then."""
+        ident, store = _service(request)
+        with _as_http():
+            at = _now()
+            token = visas.issue_revocations(ident.visa_key, issuer=ident.url, jku=ident.jku,
+                                            revoked=store.revoked(at), ttl_s=ident.config.revocations_ttl_s,
+                                            now=at.timestamp())
+            return {"revocations": token}
+
+    @api.get("/api/access/trust")
+    def trust(request: Request) -> dict:
+        """Public: the trust configuration a node needs to believe this hub's permits. A node
+        should take it from its operator (``oncofed hub visa-trust``), not from the network."""
+        ident, _ = _service(request)
+        with _as_http():
+            return ident.trust().model_dump()
+
+    return api

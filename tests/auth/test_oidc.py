@@ -169,13 +169,32 @@ def test_visa_keys_are_fetched_only_from_allow_listed_urls(idp, cache):
 
 
 @pytest.fixture
-def hub_client(tmp_path, hub_db, idp):
+def hub_client(tmp_path, hub_db, idp, cli):
     hub = hub_home.init(tmp_path / "hub", "Test hub", "test-hub", hub_db)
-    (hub.path / "identity.yaml").write_text(yaml.safe_dump({
-        "url": "https://hub.example.org",
-        "issuers": [{"issuer": idp.url, "audience": AUDIENCE, "jwks_uri": idp.jwks_uri}]}))
+    cli("hub", "identity", hub.path, "--url", "https://hub.example.org/")
+    cli("hub", "issuer", hub.path, idp.url, "--audience", AUDIENCE, "--jwks-uri", idp.jwks_uri)
     with TestClient(create_app(hub.path)) as client:
         yield hub, client
+
+
+def test_the_operator_names_the_issuers_the_hub_accepts(tmp_path, cli, idp):
+    path = tmp_path / "hub"
+    cli("hub", "init", path, "--name", "H")
+    lacking = cli("hub", "issuer", path, idp.url, "--jwks-uri", idp.jwks_uri, ok=False)
+    assert lacking.exit_code == 1 and "--audience" in lacking.output
+    no_keys = cli("hub", "issuer", path, idp.url, "--audience", AUDIENCE, ok=False)
+    assert no_keys.exit_code == 1 and "jwks_uri or inline keys" in no_keys.output
+    (tmp_path / "jwks.json").write_text(json.dumps(idp.jwks()))
+    cli("hub", "issuer", path, idp.url, "--audience", AUDIENCE, "--jwks", tmp_path / "jwks.json")
+    cli("hub", "identity", path, "--url", "https://hub.example.org/")
+    shown = json.loads(cli("hub", "identity", path, "--json").stdout)
+    assert shown["url"] == "https://hub.example.org"
+    assert [(i["issuer"], i["audience"], i["keys"]) for i in shown["issuers"]] == [(idp.url, AUDIENCE, idp.jwks()["keys"])]
+    assert yaml.safe_load((path / "identity.yaml").read_text())["url"] == "https://hub.example.org"
+    cli("hub", "issuer", path, idp.url, "--remove")
+    assert json.loads(cli("hub", "identity", path, "--json").stdout)["issuers"] == []
+    bad = cli("hub", "identity", path, "--url", "ftp://hub", ok=False)
+    assert bad.exit_code == 1 and "not an http(s) URL" in bad.output
 
 
 def test_the_hub_accepts_an_external_researcher_and_remembers_them(hub_client, idp):

@@ -366,6 +366,7 @@ def test_illegal_steps_over_http_are_4xx_with_a_clear_message(hub):
         ("researcher", {"action": "answer", "note": "x"}, 409, "cannot answer node-a/lung: it is submitted"),
         ("dac-a", {"action": "grant"}, 422, "action"),
         ("dac-a", {"action": "approve", "days": 0}, 422, "days"),
+        ("dac-a", {"action": "reject", "note": "a\x00b"}, 422, "NUL"),
     ]
     for who, body, status, message in cases:
         r = decide(who, body)
@@ -379,6 +380,9 @@ def test_illegal_steps_over_http_are_4xx_with_a_clear_message(hub):
         "datasets": ["node-a/lung", "node-b/unknown"], "purpose": {"code": "GRU", "text": "x"}})
     assert bad.status_code == 422 and "no data access committee decides on node-b/unknown" in bad.json()["error"]
     assert hub.http("researcher", "POST", "/api/access/requests", json={"datasets": []}).status_code == 422
+    not_curie = hub.http("researcher", "POST", "/api/access/requests", json={
+        "datasets": ["node-a/lung"], "purpose": {"code": "DS", "diseases": ["colon cancer"], "text": "x"}})
+    assert not_curie.status_code == 422 and "is not a CURIE" in not_curie.json()["error"]
     assert httpx.get(hub.url + "/api/access/requests").status_code == 401
 
 

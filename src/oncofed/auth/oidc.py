@@ -162,10 +162,11 @@ def verify(token: str, issuers: Sequence[Issuer], cache: JwksCache, now: float |
         raise OidcError("the token has expired; sign in again")
     if iat > now + leeway_s or nbf > now + leeway_s:
         raise OidcError("the token is not valid yet: check the clocks of issuer and verifier")
-    if not isinstance(claims["sub"], str) or not 0 < len(claims["sub"]) <= MAX_SUBJECT:
-        raise OidcError(f"the token's subject is empty or longer than {MAX_SUBJECT} characters")
-    name = claims.get("name")
-    return ExternalIdentity(issuer.issuer, claims["sub"], name if isinstance(name, str) else None, exp)
+    sub, name = claims["sub"], claims.get("name")
+    if not isinstance(sub, str) or not 0 < len(sub) <= MAX_SUBJECT or "\x00" in sub:
+        raise OidcError(f"the token's subject is empty, longer than {MAX_SUBJECT} characters or not text")
+    name = name.replace("\x00", "") if isinstance(name, str) else None
+    return ExternalIdentity(issuer.issuer, sub, name, exp)
 
 
 def refresh_visa_keys(trust: TrustConfig, cache: JwksCache) -> TrustConfig:

@@ -35,6 +35,7 @@ from oncofed.errors import OncofedError
 from oncofed.hub.identity import Caller
 from oncofed.hub.store import HubStore, _aware
 from oncofed.model import duo
+from oncofed.model.curie import EXAMPLE, is_curie
 
 MAX_DATASETS = 50
 MAX_PERMIT_DAYS = 5 * 365
@@ -154,12 +155,25 @@ class Purpose(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     code: str = Field(description="GRU, HMB, DS or POA, or its DUO code")
-    diseases: list[str] = Field([], description="for DS: the diseases studied (CURIEs)")
+    diseases: list[str] = Field([], max_length=50, description="for DS: the diseases studied (CURIEs)")
     commercial: bool = False
     methods: bool = False
     genetic: bool = False
     clinical_care: bool = False
     text: str = Field(min_length=1, max_length=10_000, description="the project, in the researcher's words")
+
+    @field_validator("diseases")
+    @classmethod
+    def _curies(cls, v: list[str]) -> list[str]:
+        for d in v:
+            if not is_curie(d):
+                raise ValueError(f"{d!r} is not {EXAMPLE}")
+        return v
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        return _plain(v)
 
     def checked(self) -> Purpose:
         try:
@@ -192,6 +206,18 @@ class Decision(BaseModel):
     action: Action
     note: str | None = Field(None, max_length=10_000)
     days: int = Field(365, ge=1, le=MAX_PERMIT_DAYS, description="approve: how long the permit lasts")
+
+    @field_validator("note")
+    @classmethod
+    def _note(cls, v: str | None) -> str | None:
+        return v if v is None else _plain(v)
+
+
+def _plain(text: str) -> str:
+    # PostgreSQL cannot store NUL in text; no human writes one
+    if "\x00" in text:
+        raise ValueError("text may not contain NUL characters")
+    return text
 
 
 # the record ---------------------------------------------------------------------------------------

@@ -109,15 +109,19 @@ def node_datasets(path: NodePath, as_json: AsJson = False) -> None:
 
 @_command(node_app, "show")
 def node_show(path: NodePath, dataset: str, as_json: AsJson = False) -> None:
-    """A dataset's records per table, and its versions with their hashes and sources."""
-    from oncofed.node import home
+    """A dataset's records per table, its Beacon disclosure settings, and its versions with
+    their hashes and sources."""
+    from oncofed.node import beacon, home
 
     with home.load(path).store(read_only=True) as store:
         d, counts, versions = store.dataset(dataset), store.counts(dataset), store.versions(dataset)
+        access = beacon.access(store.con)[dataset]
     if as_json:
-        _print_json({**asdict(d), "counts": counts, "versions": [asdict(v) for v in versions]})
+        _print_json({**asdict(d), "counts": counts, "versions": [asdict(v) for v in versions],
+                     "access": asdict(access)})
         return
     out.print(f"[bold]{d.id}[/] — {d.title}" + (f"\n{d.description}" if d.description else ""))
+    out.print(_access_line(access))
     t = Table("table", "records")
     for name, n in counts.items():
         if n:
@@ -128,6 +132,41 @@ def node_show(path: NodePath, dataset: str, as_json: AsJson = False) -> None:
         v.add_row(str(x.version), f"{x.created_at:%Y-%m-%d %H:%M:%S}", x.format, x.mode, x.content_hash,
                   "\n".join(f"{s['name']} (sha256:{s['sha256'][:12]}…)" for s in x.sources))
     out.print(v)
+
+
+def _access_line(a) -> str:
+    synthetic = "; synthetic data (Beacon test mode only)" if a.synthetic else ""
+    return f"Beacon: public {a.public} · registered {a.registered} · controlled {a.controlled}{synthetic}"
+
+
+@_command(node_app, "access")
+def node_access(
+    path: NodePath,
+    dataset: str,
+    public: Annotated[Optional[str], typer.Option(help="Finest granularity for anyone: boolean or count.")] = None,
+    registered: Annotated[Optional[str], typer.Option(
+        help="Finest granularity for signed-in researchers: boolean or count.")] = None,
+    controlled: Annotated[Optional[str], typer.Option(
+        help="Finest granularity for holders of a visa for the dataset: boolean, count or record.")] = None,
+    synthetic: Annotated[Optional[bool], typer.Option(
+        "--synthetic/--real", help="Made-up records: answer Beacon test-mode requests only from these.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Set what a dataset discloses through the Beacon, per access level (defaults: public boolean,
+    registered count, controlled record); with no option, show it."""
+    from oncofed.node import beacon, home
+
+    with home.load(path).store() as store:
+        if (public, registered, controlled, synthetic) == (None, None, None, None):
+            store.dataset(dataset)
+            a = beacon.access(store.con)[dataset]
+        else:
+            a = beacon.set_access(store.con, dataset, public=public, registered=registered, controlled=controlled,
+                                  synthetic=synthetic)
+    if as_json:
+        _print_json(asdict(a))
+    else:
+        out.print(f"dataset [bold]{dataset}[/] — {_access_line(a)}")
 
 
 @_command(node_app, "ingest")

@@ -91,14 +91,17 @@ def check(doc: object, rel: str) -> None:
 
 
 def check_answer(doc: dict, entry: str) -> str:
-    """Validate a query answer as the verifiers do: an error against the error envelope;
-    otherwise the envelope that ``meta.returnedGranularity`` names (collections for datasets
-    and cohorts) and, at record level, every record against its default schema. Returns the
-    granularity."""
+    """Validate an answer of an entry's endpoint as the verifiers do: an error against the
+    error envelope; otherwise the envelope that ``meta.returnedGranularity`` names (collections
+    for datasets and cohorts, the filtering-terms document for ``filtering_terms``) and, at
+    record level, every record against its default schema. Returns the granularity."""
     if "error" in doc:
         check(doc, ERROR)
         return doc["meta"]["returnedGranularity"]
     granularity = doc["meta"]["returnedGranularity"]
+    if entry == "filtering_terms":
+        check(doc, DOCUMENTS["filtering_terms"])
+        return granularity
     if entry in ("datasets", "cohorts"):
         check(doc, COLLECTIONS)
         for record in doc["response"]["collections"]:

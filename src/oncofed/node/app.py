@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from oncofed.auth import envelope
+from oncofed.node import beacon_api
 from oncofed.node import catalogue_api
 from oncofed.node.handler import Node
 from oncofed.node.home import NodeHome
@@ -29,6 +30,7 @@ def create_app(home: NodeHome) -> FastAPI:
     app = FastAPI(title=f"oncofed node {home.id}", lifespan=lifespan)
     app.add_middleware(LimitBody, max_bytes=MAX_BODY)
     error_handlers(app)
+    app.include_router(beacon_api.router(node), prefix="/api")  # GA4GH Beacon v2
     app.include_router(catalogue_api.router(node))
 
     @app.exception_handler(envelope.EnvelopeError)

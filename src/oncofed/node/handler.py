@@ -22,6 +22,7 @@ from oncofed.analysis.base import AnalysisError, GuardRefusal
 from oncofed.auth import envelope, tokens
 from oncofed.errors import OncofedError
 from oncofed.node import audit
+from oncofed.node import beacon
 from oncofed.node import catalogue
 from oncofed.node.home import NodeHome
 from oncofed.privacy import differencing, guard
@@ -76,6 +77,12 @@ class Node:
             return {"status": "ok", "node": self.home.id, "datasets": self._versions(None)}
         if kind == "catalogue":  # public metadata, like ping: no token, nothing to audit
             return catalogue.answer(self.home, self.con, body) | {"datasets": self._versions(None)}
+        if kind == "beacon":  # answered at the researcher's registered level (node.beacon audits it)
+            try:
+                requester, refusal = self._requester(body.get("token")), None
+            except (Refused, tokens.TokenError) as e:
+                requester, refusal = None, str(e)
+            return beacon.over_envelope(self.con, self.home, body.get("beacon"), requester, refusal)
         if kind != "analysis":
             return {"status": "error", "reason": f"unknown request kind {kind!r}"}
         entry = {"requester": None, "kind": f"{body.get('analysis')}@{body.get('version')}",

@@ -1,0 +1,71 @@
+"""The node's Beacon v2 over HTTP, under ``/api``: GET (query parameters) and POST (a
+``beaconRequestBody``) on every endpoint ``/map`` lists, plus the informational documents.
+
+Thin: it parses the request, takes the caller's access level from the bearer token (none:
+public; a researcher token the node's trusted hub signed: registered; a bad one: 401) and
+hands over to ``node.beacon`` under the node's lock, which analyses share. Every answer,
+errors included, is a Beacon document.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from oncofed.auth import tokens
+from oncofed.beacon.errors import BeaconError
+from oncofed.beacon.request import parse_body, parse_get
+from oncofed.node import beacon
+from oncofed.node.beacon import Caller, Reply, Route
+from oncofed.node.handler import Node, Refused
+
+
+def router(node: Node) -> APIRouter:
+    api = APIRouter()
+
+    @api.api_route("", methods=["GET", "POST"], include_in_schema=False)
+    @api.api_route("/{path:path}", methods=["GET", "POST"])
+    async def endpoint(request: Request, path: str = "") -> JSONResponse:
+        """A Beacon v2 endpoint (see /api/map)."""
+        info = beacon.beacon_info(node.home, str(request.url_for("endpoint", path="")).rstrip("/"))
+        caller, query, route = Caller("public"), None, Route(path.strip("/") or "?")
+        try:
+            caller = _caller(node, request.headers.get("authorization"))
+            found = beacon.route_of(path)
+            if found is None:
+                return JSONResponse(beacon.DOCUMENTS[path.strip("/")](info))
+            route = found
+            query = parse_get(request.query_params.multi_items()) if request.method == "GET" \
+                else parse_body(await request.body())
+        except BeaconError as e:
+            reply = await run_in_threadpool(_locked, node, beacon.refuse, node.con, info, route, e, caller, query)
+        else:
+            reply = await run_in_threadpool(_locked, node, beacon.answer, node.con, info, route, query, caller,
+                                            node.home.config.guard)
+        return _response(reply)
+
+    return api
+
+
+def _caller(node: Node, header: str | None) -> Caller:
+    if header is None:
+        return Caller("public")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise BeaconError("Authorization: expected 'Bearer <researcher token>'", 401)
+    try:
+        return Caller("registered", node._requester(token.strip()))
+    except (tokens.TokenError, Refused) as e:
+        raise BeaconError(f"Authorization: {e}", 401) from None
+
+
+def _locked(node: Node, fn, *args) -> Reply:
+    with node.lock:
+        return fn(*args)
+
+
+def _response(reply: Reply) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if reply.status == 401 else None
+    return JSONResponse(reply.body, status_code=reply.status, headers=headers)
+

@@ -311,3 +311,20 @@ def test_the_cli_ingests_a_tumour_normal_pair_with_a_sample_sheet(node, cli):
     counts = Counter(dict(rows(node, "SELECT origin, count(*) FROM calls GROUP BY origin")))
     assert counts["somatic"] == 13
 
+
+
+def test_allele_fraction_comes_from_format_af_or_per_allele_depths(node, tmp_path):
+    """The real files carry neither (Complete Genomics' AD is per haplotype, Number=2): two
+    records of chr22 given AD (Number=R) and AF here."""
+    header = [line for line in gzip.decompress(CHR22.read_bytes()).decode().splitlines() if line.startswith("#")]
+    header[1:1] = ['##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">',
+                   '##FORMAT=<ID=AF,Number=A,Type=Float,Description="Allele fractions">',
+                   '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">']
+    records = ["22\t50300078\trs7410291\tA\tG\t100\tPASS\t.\tGT:AD:DP\t0|1:6,4:10\t0|0:9,0:9\t1|1:0,7:7\t0|0:5,0:5\t0|0:8,0:8",
+               "22\t50300086\trs147922003\tC\tT,G\t100\tPASS\t.\tGT:AF:DP\t1|2:0.25,0.5:8\t0|0:0,0:9\t0|0:0,0:7\t0|0:0,0:5\t0|0:0,0:8"]
+    path = tmp_path / "af.vcf"
+    path.write_text("\n".join(header + records) + "\n")
+    ingest(node, "ds", "vcf", [path], assembly="GRCh37")
+    got = rows(node, "SELECT variant_id, genotype, allele_fraction, depth FROM calls ORDER BY ALL")
+    assert got == [("GRCh37:22:50300078:A:G", "0|1", 0.4, 10), ("GRCh37:22:50300078:A:G", "1|1", 1.0, 7),
+                   ("GRCh37:22:50300086:C:G", "0|1", 0.5, 8), ("GRCh37:22:50300086:C:T", "1|0", 0.25, 8)]

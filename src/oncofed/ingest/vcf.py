@@ -40,6 +40,7 @@ declares it per allele (``Number=R``). Depth: FORMAT ``DP``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import zlib
 from dataclasses import dataclass
@@ -149,7 +150,7 @@ def read_header(path: Path) -> Header:
     where = str(path)
     try:
         vcf = cyvcf2.VCF(where, lazy=True)
-    except (OSError, Exception) as e:  # cyvcf2 raises plain Exception for unreadable headers
+    except Exception as e:  # noqa: BLE001 - cyvcf2 raises plain exceptions for unreadable headers
         raise IngestError(f"not a readable VCF or BCF file: {e}", file=where, line=1,
                           expected="a VCF header (##fileformat=VCFv4.x … #CHROM line)") from None
     try:
@@ -253,7 +254,7 @@ def _with_normal(sample: Sample, samples: list[Sample]) -> Sample:
     if sample.tumour_normal != "tumour":
         return sample
     normals = [i for i, o in enumerate(samples) if o.tumour_normal == "normal" and o.individual == sample.individual]
-    return Sample(**{**sample.__dict__, "normal": normals[0]}) if len(normals) == 1 else sample
+    return dataclasses.replace(sample, normal=normals[0]) if len(normals) == 1 else sample
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -295,8 +296,8 @@ def _columns(table: str) -> str:
     return ", ".join(f"{c.name} {c.type}" for c in TABLES[table].columns)
 
 
-def _text(header: Header) -> tuple[pa.Buffer, int, int]:
-    """The file's text, the byte offset of its first record and that record's line number."""
+def _text(header: Header) -> tuple[pa.Buffer, int]:
+    """The file's records as text, and the line number of the first one."""
     path, where = header.path, str(header.path)
     if header.bcf:
         vcf = cyvcf2.VCF(where)
@@ -314,57 +315,49 @@ def _text(header: Header) -> tuple[pa.Buffer, int, int]:
         raise IngestError("no #CHROM header line", file=where, expected="a line starting with #CHROM")
     end = data.find(b"\n", at)
     start = len(data) if end < 0 else end + 1
-    return pa.py_buffer(data).slice(start), start, data.count(b"\n", 0, start) + 1
+    return pa.py_buffer(data).slice(start), data.count(b"\n", 0, start) + 1
 
 
-def _records(header: Header) -> tuple[pa.Table, int]:
+def _records(header: Header) -> pa.Table:
     """The records as text columns, the sample columns named s0, s1, …, and each one's line."""
-    body, _, first_line = _text(header)
+    body, first_line = _text(header)
     names = list(FIXED[:8]) + (["FORMAT"] + [f"s{i}" for i in range(len(header.samples))] if header.samples else [])
     where = str(header.path)
     # INFO is long and read only for annotation and somatic status
     skip = {"ID", "QUAL"} | (set() if set(header.declared("INFO")) & _INFO_READ else {"INFO"})
-    bad: list = []
-
-    def on_invalid(row) -> str:
-        bad.append(row)
-        return "error"
-
+    options = (pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+               pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False, ignore_empty_lines=False),
+               pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[],
+                                    strings_can_be_null=False, include_columns=[n for n in names if n not in skip]))
     try:
-        table = pacsv.read_csv(
-            body,
-            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False,
-                                             ignore_empty_lines=False, invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, null_values=[], strings_can_be_null=False,
-                include_columns=[n for n in names if n not in skip]),
-        )
+        table = pacsv.read_csv(body, *options)
     except pa.ArrowInvalid as e:
-        if bad:
-            row = bad[0]
-            raise IngestError("a record with the wrong number of columns", file=where,
-                              line=_first_line_with_columns_other_than(body, len(names), first_line),
-                              expected=f"{row.expected_columns} tab-separated columns ({len(header.samples)} samples)",
-                              got=f"{row.actual_columns} columns") from None
         if "Empty CSV file" in str(e):
             return pa.table({n: pa.array([], pa.string()) for n in names if n not in skip}
-                            | {"line": pa.array([], pa.int64())}), first_line
-        raise IngestError(f"not a readable VCF body: {e}", file=where) from None
-    return table.append_column("line", pa.arange(first_line, first_line + table.num_rows)), first_line
+                            | {"line": pa.array([], pa.int64())})
+        line, columns = _first_line_with_columns_other_than(body, len(names), first_line)
+        if line is None:
+            raise IngestError(f"not a readable VCF body: {e}", file=where) from None
+        raise IngestError("a record with the wrong number of columns", file=where, line=line,
+                          expected=f"{len(names)} tab-separated columns ({len(header.samples)} samples)",
+                          got=f"{columns} columns") from None
+    return table.append_column("line", pa.arange(first_line, first_line + table.num_rows))
 
 
-def _first_line_with_columns_other_than(body: pa.Buffer, n: int, first_line: int) -> int | None:
-    """The line to name in an error (pyarrow's parallel reader does not know it)."""
+def _first_line_with_columns_other_than(body: pa.Buffer, n: int, first_line: int) -> tuple[int | None, int]:
+    """The line to name in an error, and its number of columns (pyarrow's parallel reader
+    knows neither)."""
     for i, line in enumerate(body.to_pybytes().split(b"\n")):
         if line and line.count(b"\t") != n - 1:
-            return first_line + i
-    return None
+            return first_line + i, line.count(b"\t") + 1
+    return None, 0
 
 
 def _read_file(con: duckdb.DuckDBPyConnection, header: Header, asm: str, samples: list[Sample],
                ctx: IngestContext, skipped: dict[str, int]) -> None:
-    records, _ = _records(header)
+    records = _records(header)
+    if not records.num_rows:
+        return  # a VCF without records: its samples are still the biosamples it names
     where = str(header.path)
     con.register("raw", records)
     try:
@@ -576,7 +569,7 @@ def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext) -> No
                        {field.format(key='freq', i=i)} AS freq, {field.format(key='ft', i=i)} AS ft,
                        {normal_gt} AS normal_gt, {status} AS status,
                        {_literal(s.origin)} AS sheet_origin, {_literal(s.tumour_normal)} AS tumour_normal
-                FROM raw r {"JOIN" if len(formats) > 1 else "CROSS JOIN"} {fmt_join}
+                FROM raw r {"CROSS JOIN" if len(formats) == 1 else "JOIN"} {fmt_join}
                 WHERE r.FILTER IN ('PASS', '.') AND r.ALT <> '.' AND m.gt > 0)
             WHERE gt NOT IN ('0/0', '0|0', './.', '.|.', '0', '.') AND regexp_matches(gt, '[1-9]')""")
     con.execute("CREATE OR REPLACE TEMP TABLE sample_calls AS " + " UNION ALL ".join(selects))

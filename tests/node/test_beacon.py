@@ -64,6 +64,14 @@ def test_small_counts_are_never_shown(con, node):
         {"route": "/individuals", "granularity": "count"}]  # the log never holds a count
 
 
+@pytest.mark.parametrize("below, n", [(41, 1), (42, 2), (43, 3), (44, 4), (45, 5)])
+def test_a_count_of_1_to_4_is_withheld_and_5_is_shown(con, node, below, n):
+    # the synthetic dataset's ten people are 40 … 49 years old
+    reply = ask(con, node, "/individuals", ("filters", f"age<{below}"), ("testMode", "true"), who=f"small{n}")
+    assert summary(reply) == (("count", {"exists": True, "numTotalResults": 5}) if n == 5
+                              else ("boolean", {"exists": True}))
+
+
 def test_counts_are_rounded_when_the_policy_rounds(con, node):
     reply = ask(con, node, "/individuals", ("filters", "NCIT:C4872"), who="p3", policy=GuardPolicy(count_rounding=10))
     assert reply.body["responseSummary"]["numTotalResults"] == 690

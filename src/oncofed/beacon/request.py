@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -53,7 +53,7 @@ class OntologyFilter(_Model):
 class AlphanumericFilter(_Model):
     id: str
     operator: Operator = "="
-    value: Union[str, int, float]  # noqa: UP007 — pydantic reads the union in this order
+    value: str | int | float
     scope: str | None = None
 
     @field_validator("value", mode="before")
@@ -75,7 +75,7 @@ class CustomFilter(_Model):
         return self.id
 
 
-Filter = Union[OntologyFilter, AlphanumericFilter, CustomFilter]
+Filter = OntologyFilter | AlphanumericFilter | CustomFilter
 
 
 class VariantParameters(_Model):

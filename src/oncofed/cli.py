@@ -174,13 +174,21 @@ def node_ingest(
     path: NodePath,
     files: Annotated[list[Path], typer.Argument(help="Files or folders to read.")],
     dataset: Annotated[str, typer.Option(help="The dataset to ingest into.")],
-    format: Annotated[str, typer.Option("--format", "-f", help="csv, tsv, phenopacket, fhir or vcf.")],
+    format: Annotated[str, typer.Option("--format", "-f",
+                                        help="csv, tsv, phenopacket, fhir, vcf, dicom, idc or exposures.")],
     mapping: Annotated[Optional[Path], typer.Option(help="YAML mapping (csv/tsv).")] = None,
     where: Annotated[Optional[str], typer.Option(help="Only rows where this SQL condition holds (csv/tsv).")] = None,
     samples: Annotated[Optional[Path], typer.Option(
         help="Sample sheet (TSV) linking VCF samples to individuals and biosamples (vcf).")] = None,
     assembly: Annotated[Optional[str], typer.Option(
         help="GRCh37 or GRCh38, for VCFs whose header does not name it (vcf).")] = None,
+    patients: Annotated[Optional[Path], typer.Option(
+        help="TSV of dicom_patient_id → patient_id, linking images to clinical records (dicom).")] = None,
+    on_error: Annotated[str, typer.Option(
+        help="At a bad file: refuse the whole input, or skip the file and say so (dicom).")] = "refuse",
+    region_column: Annotated[Optional[str], typer.Option(help="The column holding region codes (exposures).")] = None,
+    coding: Annotated[Optional[str], typer.Option(
+        help="The coding of the region codes: NUTS, LAD, FIPS or a local name (exposures).")] = None,
     replace: Annotated[bool, typer.Option(help="Make this input the dataset's whole content.")] = False,
     as_json: AsJson = False,
 ) -> None:
@@ -196,8 +204,12 @@ def node_ingest(
         def progress(advance: float = 0, total: float | None = None, description: str | None = None) -> None:
             bar.update(task, advance=advance, total=total, description=description or bar.tasks[0].description)
 
+        def notice(message: str) -> None:
+            err.print(f"[yellow]note:[/] {message}", highlight=False, soft_wrap=True)
+
         result = ingest(h, dataset, format, files, mapping=mapping, where=where, samples=samples, assembly=assembly,
-                        replace=replace, progress=progress)
+                        patients=patients, on_error=on_error, region_column=region_column, region_coding=coding,
+                        replace=replace, progress=progress, notice=notice)
     if as_json:
         _print_json(asdict(result))
     elif result.created:

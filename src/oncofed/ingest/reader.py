@@ -19,6 +19,10 @@ def _no_progress(advance: float = 0, total: float | None = None, description: st
     pass
 
 
+def _no_notice(message: str) -> None:
+    pass
+
+
 def _nothing_stored(table: str) -> pa.Table:
     return arrow_schema(TABLES[table]).empty_table()
 
@@ -37,9 +41,24 @@ class IngestContext:
     stored: Callable[[str], pa.Table] = _nothing_stored
     # progress(advance=..., total=..., description=...): readers report work done
     progress: Callable[..., None] = _no_progress
+    patients: Path | None = None  # DICOM: TSV of PatientID → source patient id, so images join clinical records
+    on_error: str = "refuse"  # readers of many files (DICOM): "refuse" the input at a bad file, or "skip" it
+    # notice(message): what the steward must hear about an ingest that succeeds (a skipped file)
+    notice: Callable[[str], None] = _no_notice
+    region_column: str | None = None  # exposures: the column holding the region code
+    region_coding: str | None = None  # exposures: the coding of those codes (NUTS, LAD, FIPS …)
+    # A folder for files a reader derives (de-identified DICOM copies), laid out as they go under the
+    # node folder; the pipeline publishes it there only once the store has committed the batch.
+    staging: Path | None = None
 
     def pseudonym(self, identifier: str, namespace: str | None = None) -> str:
         return self.pseudonyms.one(namespace or self.dataset_id, identifier)
+
+    def skip(self, error: IngestError) -> None:
+        """A bad file among many: refuse the whole input, or, if the steward chose to, note and go on."""
+        if self.on_error != "skip":
+            raise error
+        self.notice(f"skipped {error}")
 
 
 class Reader(Protocol):

@@ -66,6 +66,10 @@ _FIXED = [
     Variable("grade", CATEGORICAL, _disease("grade"), description="grade of the first disease"),
     _numeric("diagnosis_year", _disease("diagnosis_year"), description="year of the first diagnosis"),
     # Overall survival: the recorded endpoint where there is one, else follow-up and vital status.
+    _numeric("imaging_age", "SELECT min(x.age) FROM imaging_studies x WHERE x.dataset_id = i.dataset_id "
+             "AND x.individual_id = i.id", description="age at the first imaging study (years)"),
+    _numeric("imaging_series", "SELECT count(*) FROM imaging_series x WHERE x.dataset_id = i.dataset_id "
+             "AND x.individual_id = i.id", description="number of imaging series"),
     _numeric(
         "os_days",
         f"coalesce({_outcome('x.days')}, CASE WHEN i.vital_status IN (?, ?) THEN i.followup_days END)",
@@ -114,6 +118,24 @@ def _marker(name: str, code: str) -> Variable:
     return Variable(name, CATEGORICAL, sql, (code,), f"first coded value (or label) of measurement {code}")
 
 
+def _imaging(name: str, modality: str) -> Variable:
+    sql = ("SELECT count(*) FROM imaging_series x WHERE x.dataset_id = i.dataset_id AND x.individual_id = i.id "
+           "AND x.modality = ?")
+    return _numeric(name, sql, (modality,), f"number of imaging series of modality {modality}")
+
+
+def _exposure(name: str, code: str) -> Variable:
+    """The individual's own exposure row where there is one, else the value for their region
+    (region-level rows of this dataset first, then of the node's other datasets); the latest
+    year first."""
+    own = _first("exposures", "x.value", "x.year DESC NULLS LAST, x.value", " AND x.code = ? AND x.value IS NOT NULL")
+    regional = ("(SELECT first(x.value ORDER BY x.dataset_id <> i.dataset_id, x.year DESC NULLS LAST, x.dataset_id) "
+                "FROM exposures x WHERE x.individual_id IS NULL AND x.region = i.region "
+                "AND x.region_coding = i.region_coding AND x.code = ? AND x.value IS NOT NULL)")
+    return _numeric(name, f"coalesce({own}, {regional})", (code, code),
+                    f"value of exposure {code}: the individual's own, else their region's")
+
+
 # family → (builder(name, code), what the family's variables are)
 FAMILIES: dict[str, tuple[Callable[[str, str], Variable], str]] = {
     "days": (_days, "days:<endpoint CURIE> — days to that outcome"),
@@ -121,6 +143,8 @@ FAMILIES: dict[str, tuple[Callable[[str, str], Variable], str]] = {
     "treated": (_treated, "treated:<treatment type or ATC CURIE> — 1 if so treated, else 0"),
     "measurement": (_measurement, "measurement:<code> — first numeric value"),
     "marker": (_marker, "marker:<code> — first coded value"),
+    "imaging": (_imaging, "imaging:<DICOM modality> — number of imaging series of that modality (CT, MR …)"),
+    "exposure": (_exposure, "exposure:<code> — the individual's exposure value, else their region's"),
 }
 
 

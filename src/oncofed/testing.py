@@ -53,10 +53,11 @@ def free_port() -> int:
 class _Dataset:
     id: str
     data: pd.DataFrame | Path
-    mapping: Path
+    mapping: Path | None
     format: str
     where: str | None
     title: str
+    options: dict  # the other options of ``ingest.pipeline.ingest`` (samples, assembly, …)
 
 
 @dataclass
@@ -71,12 +72,16 @@ class LocalNode:
     port: int | None = None
     process: subprocess.Popen | None = None
 
-    def add_dataset(self, dataset_id: str, data: pd.DataFrame | str | Path, *, mapping: str | Path,
-                    format: str = "csv", where: str | None = None, title: str | None = None) -> LocalNode:
-        """Data as a DataFrame (written to CSV) or a file/folder in ``format``, with a mapping."""
+    def add_dataset(self, dataset_id: str, data: pd.DataFrame | str | Path, *, mapping: str | Path | None = None,
+                    format: str = "csv", where: str | None = None, title: str | None = None,
+                    **options: object) -> LocalNode:
+        """Data as a DataFrame (written to CSV) or a file/folder in ``format``, with a mapping
+        where the format takes one; ``options`` go to ``ingest.pipeline.ingest`` (such as
+        ``samples`` for a VCF). A dataset added twice is ingested twice, merged."""
         if not isinstance(data, pd.DataFrame):
             data = Path(data)
-        self.datasets.append(_Dataset(dataset_id, data, Path(mapping), format, where, title or dataset_id))
+        self.datasets.append(_Dataset(dataset_id, data, Path(mapping) if mapping else None, format, where,
+                                      title or dataset_id, options))
         return self
 
 
@@ -186,7 +191,7 @@ class LocalFederation:
             with home.store() as store:
                 if d.id not in {x.id for x in store.datasets()}:
                     store.add_dataset(d.id, d.title)
-            ingest(home, d.id, d.format, files, mapping=d.mapping, where=d.where)
+            ingest(home, d.id, d.format, files, mapping=d.mapping, where=d.where, **d.options)
         node.home = home
 
     def _start_hub(self) -> None:

@@ -128,3 +128,8 @@ def entry_type_definitions(beacon: BeaconInfo) -> dict[str, Any]:
 def filtering_terms(beacon: BeaconInfo, terms: list[dict]) -> dict[str, Any]:
     return {"meta": _informational_meta(beacon, "filteringTerm", "beacon-filtering-terms-v2.0.0"),
             "response": {"filteringTerms": terms}}
+
+
+# the informational documents by route (under /api): the same for a node and the hub
+DOCUMENTS = {"": info, "info": info, "service-info": service_info, "map": beacon_map,
+             "configuration": configuration, "entry_types": entry_type_definitions}

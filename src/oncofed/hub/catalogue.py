@@ -25,8 +25,7 @@ from sqlalchemy.engine import Engine
 from oncofed.auth import envelope
 from oncofed.catalogue import formats, records
 from oncofed.catalogue.records import CatalogueError, DatasetRecord
-from oncofed.hub.coordinator import _key_of
-from oncofed.hub.fanout import OK, REFUSED, fan_out
+from oncofed.hub.fanout import OK, REFUSED, ask
 from oncofed.hub.home import HubHome
 from oncofed.hub.store import HubStore, NodeRecord, _aware, now
 from oncofed.hub.transports.base import Transport
@@ -138,18 +137,9 @@ class Harvester:
         """Harvest (some) nodes; per node: ok with its number of datasets, or why not."""
         registered = await asyncio.to_thread(self.store.nodes)
         wanted = [n for n in registered if nodes is None or n.id in nodes]
-        envelopes = {n.id: envelope.seal({"kind": "catalogue", "format": "turtle",
-                                          **({"base": n.url} if n.url else {})},
-                                         self.hub.config.id, n.id, self.hub.private_key) for n in wanted}
-
-        async def exchange(node: NodeRecord, sealed: dict, limit: float) -> dict:
-            return await self.transports[node.transport].exchange(node, sealed, limit)
-
-        def open_answer(node: NodeRecord, sealed: dict) -> dict:
-            return envelope.open_(sealed, self.hub.config.id, lambda sender: _key_of(node, sender), self.replay,
-                                  reply_to=envelopes[node.id]["nonce"])
-
-        outcomes = await fan_out(wanted, envelopes, exchange, open_answer, timeout)
+        outcomes = await ask(wanted, lambda n: {"kind": "catalogue", "format": "turtle",
+                                                **({"base": n.url} if n.url else {})},
+                             hub=self.hub, transports=self.transports, replay=self.replay, timeout=timeout)
         summary = {}
         for node in wanted:
             outcome = outcomes[node.id]

@@ -20,7 +20,7 @@ from oncofed.analysis.base import AnalysisError, Partial
 from oncofed.analysis import cohort as cohorts
 from oncofed.analysis.cohort import Cohort
 from oncofed.auth import envelope
-from oncofed.hub.fanout import OK, fan_out
+from oncofed.hub.fanout import OK, ask
 from oncofed.hub.home import HubHome
 from oncofed.hub.store import HubStore, NodeRecord
 from oncofed.hub.transports.base import Transport
@@ -189,16 +189,8 @@ class Coordinator:
             "analysis": run["analysis"], "version": run["version"],
             "cohort": request.cohort.model_dump(mode="json"), "params": run["request"]["params"], "state": state,
         }
-        envelopes = {n.id: envelope.seal(body, self.hub.config.id, n.id, self.hub.private_key) for n in nodes}
-
-        async def exchange(node: NodeRecord, sealed: dict, timeout: float) -> dict:
-            return await self.transports[node.transport].exchange(node, sealed, timeout)
-
-        def open_answer(node: NodeRecord, sealed: dict) -> dict:
-            return envelope.open_(sealed, self.hub.config.id, lambda sender: _key_of(node, sender), self.replay,
-                                  reply_to=envelopes[node.id]["nonce"])
-
-        outcomes = await fan_out(nodes, envelopes, exchange, open_answer, request.timeout_s)
+        outcomes = await ask(nodes, body, hub=self.hub, transports=self.transports, replay=self.replay,
+                             timeout=request.timeout_s)
         for node in nodes:
             if outcomes[node.id].status in (OK, "refused"):
                 await asyncio.to_thread(self.store.seen, node.id)
@@ -213,12 +205,6 @@ class Coordinator:
 
 class _LostLease(Exception):
     pass
-
-
-def _key_of(node: NodeRecord, sender: str) -> str:
-    if sender != node.id:
-        raise envelope.UnknownSender(f"answer signed by {sender!r}, expected {node.id!r}")
-    return node.public_key
 
 
 def _reasons(per_node: dict) -> str:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from oncofed.auth import envelope
+from oncofed.hub.home import HubHome
 from oncofed.hub.store import NodeRecord
-from oncofed.hub.transports.base import NodeUnreachable
+from oncofed.hub.transports.base import NodeUnreachable, Transport
 
 OK, REFUSED, TIMED_OUT, ERROR = "ok", "refused", "timed out", "error"
 
@@ -62,3 +64,28 @@ async def fan_out(nodes: list[NodeRecord], envelopes: dict[str, dict], exchange:
 
     results = await asyncio.gather(*(one(n) for n in nodes))
     return {n.id: r for n, r in zip(nodes, results)}
+
+
+async def ask(nodes: list[NodeRecord], body: dict | Callable[[NodeRecord], dict], *, hub: HubHome,
+              transports: Mapping[str, Transport], replay: envelope.ReplayCache,
+              timeout: float | None = None) -> dict[str, NodeOutcome]:
+    """Send one request (or, given a function, one per node) to each node over its own
+    transport, sealed by the hub; open and check each answer: signed by that node, bound to
+    its request, never replayed."""
+    envelopes = {n.id: envelope.seal(body(n) if callable(body) else body, hub.config.id, n.id, hub.private_key)
+                 for n in nodes}
+
+    async def exchange(node: NodeRecord, sealed: dict, limit: float) -> dict:
+        return await transports[node.transport].exchange(node, sealed, limit)
+
+    def open_answer(node: NodeRecord, sealed: dict) -> dict:
+        return envelope.open_(sealed, hub.config.id, lambda sender: _key_of(node, sender), replay,
+                              reply_to=envelopes[node.id]["nonce"])
+
+    return await fan_out(nodes, envelopes, exchange, open_answer, timeout)
+
+
+def _key_of(node: NodeRecord, sender: str) -> str:
+    if sender != node.id:
+        raise envelope.UnknownSender(f"answer signed by {sender!r}, expected {node.id!r}")
+    return node.public_key

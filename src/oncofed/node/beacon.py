@@ -87,10 +87,7 @@ class Reply:
     datasets: dict[str, str] | None = None  # dataset → content hash of the version the answer used
 
 
-# informational documents: route → builder
-DOCUMENTS = {"": responses.info, "info": responses.info, "service-info": responses.service_info,
-             "map": responses.beacon_map, "configuration": responses.configuration,
-             "entry_types": responses.entry_type_definitions}
+DOCUMENTS = responses.DOCUMENTS
 
 
 def route_of(path: str) -> Route | None:
@@ -168,11 +165,12 @@ def set_access(con: duckdb.DuckDBPyConnection, dataset: str, *, public: str | No
 def over_envelope(con: duckdb.DuckDBPyConnection, home: NodeHome, request: object, requester: str | None,
                   refusal: str | None = None) -> dict[str, Any]:
     """A hub's Beacon request ``{"path": "/individuals", "query": <beaconRequestBody>}``,
-    answered at the researcher's registered level: ``{"status": "ok", "beacon": <the Beacon
-    response>, "datasets": {dataset: content hash}}``; a request the node will not answer
-    (``refusal``: the token's fault) is ``"refused"`` with the reason and the Beacon error."""
+    answered at the researcher's registered level (public level when the hub passes on no
+    researcher): ``{"status": "ok", "beacon": <the Beacon response>, "datasets": {dataset:
+    content hash}}``; a request the node will not answer (``refusal``: the token's fault) is
+    ``"refused"`` with the reason and the Beacon error."""
     beacon = beacon_info(home)
-    caller = Caller("registered", requester)
+    caller = Caller("registered", requester) if requester is not None else Caller("public")
     path = str(request.get("path", "")) if isinstance(request, dict) else ""
     route = Route(path.strip("/") or "?")
     try:

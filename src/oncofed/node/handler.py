@@ -77,9 +77,10 @@ class Node:
             return {"status": "ok", "node": self.home.id, "datasets": self._versions(None)}
         if kind == "catalogue":  # public metadata, like ping: no token, nothing to audit
             return catalogue.answer(self.home, self.con, body) | {"datasets": self._versions(None)}
-        if kind == "beacon":  # answered at the researcher's registered level (node.beacon audits it)
+        if kind == "beacon":  # at the researcher's registered level, public without a token (node.beacon audits it)
             try:
-                requester, refusal = self._requester(body.get("token")), None
+                token = body.get("token")
+                requester, refusal = (None if token is None else self._requester(token)), None
             except (Refused, tokens.TokenError) as e:
                 requester, refusal = None, str(e)
             return beacon.over_envelope(self.con, self.home, body.get("beacon"), requester, refusal)

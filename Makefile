@@ -26,6 +26,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/roundtrip.py
 	$(BIN)/python benchmarks/federated_cox.py
 	$(BIN)/python benchmarks/vcf_ingest.py
+	$(BIN)/python benchmarks/idc_ingest.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

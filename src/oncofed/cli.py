@@ -172,10 +172,11 @@ def node_access(
 @_command(node_app, "ingest")
 def node_ingest(
     path: NodePath,
-    files: Annotated[list[Path], typer.Argument(help="Files or folders to read.")],
-    dataset: Annotated[str, typer.Option(help="The dataset to ingest into.")],
+    files: Annotated[Optional[list[Path]], typer.Argument(
+        help="Files or folders to read (idc: the index, by default the installed idc-index-data's).")] = None,
+    dataset: Annotated[str, typer.Option(help="The dataset to ingest into.")] = ...,
     format: Annotated[str, typer.Option("--format", "-f",
-                                        help="csv, tsv, phenopacket, fhir, vcf, dicom, idc or exposures.")],
+                                        help="csv, tsv, phenopacket, fhir, vcf, dicom, idc or exposures.")] = ...,
     mapping: Annotated[Optional[Path], typer.Option(help="YAML mapping (csv/tsv).")] = None,
     where: Annotated[Optional[str], typer.Option(help="Only rows where this SQL condition holds (csv/tsv).")] = None,
     samples: Annotated[Optional[Path], typer.Option(
@@ -207,7 +208,7 @@ def node_ingest(
         def notice(message: str) -> None:
             err.print(f"[yellow]note:[/] {message}", highlight=False, soft_wrap=True)
 
-        result = ingest(h, dataset, format, files, mapping=mapping, where=where, samples=samples, assembly=assembly,
+        result = ingest(h, dataset, format, files or [], mapping=mapping, where=where, samples=samples, assembly=assembly,
                         patients=patients, on_error=on_error, region_column=region_column, region_coding=coding,
                         replace=replace, progress=progress, notice=notice)
     if as_json:

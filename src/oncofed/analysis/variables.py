@@ -119,9 +119,9 @@ def _marker(name: str, code: str) -> Variable:
 
 
 def _imaging(name: str, modality: str) -> Variable:
-    sql = ("SELECT count(*) FROM imaging_series x WHERE x.dataset_id = i.dataset_id AND x.individual_id = i.id "
-           "AND x.modality = ?")
-    return _numeric(name, sql, (modality,), f"number of imaging series of modality {modality}")
+    sql = ("CASE WHEN EXISTS (SELECT 1 FROM imaging_series x WHERE x.dataset_id = i.dataset_id "
+           "AND x.individual_id = i.id AND x.modality = ?) THEN 1 ELSE 0 END")
+    return _numeric(name, sql, (modality,), f"1 if the individual has an imaging series of modality {modality}, else 0")
 
 
 def _exposure(name: str, code: str) -> Variable:
@@ -143,7 +143,7 @@ FAMILIES: dict[str, tuple[Callable[[str, str], Variable], str]] = {
     "treated": (_treated, "treated:<treatment type or ATC CURIE> — 1 if so treated, else 0"),
     "measurement": (_measurement, "measurement:<code> — first numeric value"),
     "marker": (_marker, "marker:<code> — first coded value"),
-    "imaging": (_imaging, "imaging:<DICOM modality> — number of imaging series of that modality (CT, MR …)"),
+    "imaging": (_imaging, "imaging:<DICOM modality> — 1 if imaged in that modality (CT, MR …), else 0"),
     "exposure": (_exposure, "exposure:<code> — the individual's exposure value, else their region's"),
 }
 

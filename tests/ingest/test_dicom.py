@@ -178,3 +178,18 @@ def test_the_command_line_refuses_or_skips(cli, node, tmp_path):
     assert sha256(node.store_path) == before
     done = cli("node", "ingest", node.path, TRUNCATED, MR, "--dataset", "ds", "--format", "dicom", "--on-error", "skip")
     assert "skipped" in done.output and "version 1" in done.output
+
+
+def test_imaging_variables_select_individuals_by_their_images(node):
+    from oncofed.analysis.cohort import select
+
+    ingest(node, "ds", "dicom", [CT, MR, SEG, DICOMDIR_SET / "DICOMDIR"])
+    with node.store(read_only=True) as store:
+        df = select(store.con, "n", None).frame(["imaging:CT", "imaging:MR", "imaging_series", "imaging_age"])
+    by_patient = {node.pseudonyms.one("ds", p): p for p in ("1CT1", "4MR1", "99000", "77654033", "98890234")}
+    with node.store(read_only=True) as store:
+        ids = [r[0] for r in store.con.execute("SELECT id FROM individuals ORDER BY dataset_id, id").fetchall()]
+    df.index = [by_patient[i] for i in ids]
+    assert df.loc["77654033"].tolist() == [1.0, 0.0, 4.0, 42.0]  # 3 CR series and a head CT, at 47 and 42
+    assert df.loc["4MR1", "imaging:MR"] == 1.0 and df.loc["4MR1", "imaging:CT"] == 0.0
+    assert df.loc["99000", "imaging_age"] == 60.0

@@ -263,6 +263,31 @@ def node_trust_hub(
     out.print(f"node {h.id} now trusts hub [bold]{trust.id}[/]")
 
 
+@_command(node_app, "trust-visas")
+def node_trust_visas(
+    path: NodePath,
+    file: Annotated[Path, typer.Argument(help="The trust JSON a hub's operator gives (`oncofed hub visa-trust`).")],
+) -> None:
+    """Trust a hub's data access committees: accept the permits (GA4GH visas) it signs for
+    record-level access to this node's datasets."""
+    from pydantic import ValidationError
+
+    from oncofed.auth.visas import TrustConfig
+    from oncofed.node import home
+
+    h = home.load(path)
+    try:
+        trust = TrustConfig.model_validate_json(file.read_text())
+    except OSError as e:
+        raise OncofedError(f"{file}: cannot read it ({e.strerror})") from None
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise OncofedError(f"{file}: not a visa trust file: {'.'.join(map(str, err['loc'])) or '(root)'}: "
+                           f"{err['msg']}") from None
+    h.save(h.config.model_copy(update={"visas": trust}))
+    out.print(f"node {h.id} now accepts visas from {', '.join(t.issuer for t in trust.issuers) or 'nobody'}")
+
+
 @_command(node_app, "serve")
 def node_serve(
     path: NodePath,

@@ -12,7 +12,9 @@ free ports, each loaded with data, and a connected ``Federation`` for a fresh re
 
 Everything runs as real processes over real HTTP, exactly as in production; ``stop()`` (or
 leaving the ``with`` block) ends them all. Tests use ``kill_node``, ``restart_hub`` and friends
-to inject faults.
+to inject faults. ``LocalFederation(tls=True)`` runs it all over HTTPS: a private CA made on the
+spot (``oncofed.testing_tls``) signs the hub's and each direct node's certificate, and the hub,
+the relay agents and the ``Federation`` trust it (``lf.ca_file``).
 """
 
 from __future__ import annotations
@@ -33,12 +35,15 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
+from oncofed import tls, web
 from oncofed.auth import tokens
 from oncofed.client.federation import Federation
 from oncofed.hub import home as hub_home
+from oncofed.hub import identity
 from oncofed.hub.store import HubStore
 from oncofed.ingest.pipeline import ingest
 from oncofed.node import home as node_home
+from oncofed.testing_tls import CertificateAuthority
 
 READY_TIMEOUT_S = 30.0
 
@@ -71,6 +76,8 @@ class LocalNode:
     home: node_home.NodeHome | None = None
     port: int | None = None
     process: subprocess.Popen | None = None
+    certificate: tuple[Path, Path] | None = None  # (cert, key) it serves with, if not one from the federation's CA
+    url: str | None = None  # a direct node's, once started
 
     def add_dataset(self, dataset_id: str, data: pd.DataFrame | str | Path, *, mapping: str | Path | None = None,
                     format: str = "csv", where: str | None = None, title: str | None = None,
@@ -86,8 +93,12 @@ class LocalNode:
 
 
 class LocalFederation:
-    def __init__(self, workdir: str | Path | None = None, db: str | None = None, hub_workers: int = 1):
+    def __init__(self, workdir: str | Path | None = None, db: str | None = None, hub_workers: int = 1,
+                 tls: bool = False):
         self._own_dir = workdir is None
+        self.tls = tls
+        self.ca: CertificateAuthority | None = None  # with tls, once started
+        self.ca_file: Path | None = None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="oncofed-local-"))
         self.db = db
         self.hub_workers = hub_workers
@@ -96,15 +107,24 @@ class LocalFederation:
         self.hub_port: int | None = None
         self.hub_process: subprocess.Popen | None = None
         self.token: str | None = None
+        self.visa_trust = None  # what the nodes trust of the hub's permits, once started
         self.federation: Federation | None = None
 
     @property
     def hub_url(self) -> str:
-        return f"http://127.0.0.1:{self.hub_port}"
+        return f"{self._scheme}://127.0.0.1:{self.hub_port}"
+
+    @property
+    def _scheme(self) -> str:
+        return "https" if self.tls else "http"
 
     def add_node(self, name: str, *, country: str = "DE", transport: str = "direct",
-                 guard: dict | None = None, analyses: list[str] | None = None) -> LocalNode:
-        node = LocalNode(name, country, transport, guard or {}, analyses)
+                 guard: dict | None = None, analyses: list[str] | None = None,
+                 certificate: tuple[str | Path, str | Path] | None = None) -> LocalNode:
+        """``certificate``: with tls, a (cert, key) the direct node serves instead of one from the
+        federation's CA, e.g. an expired one or another CA's, to see the hub refuse it."""
+        node = LocalNode(name, country, transport, guard or {}, analyses,
+                         certificate=tuple(Path(p) for p in certificate) if certificate else None)
         self.nodes[name] = node
         return node
 
@@ -115,14 +135,24 @@ class LocalFederation:
                                  self.db or f"sqlite:///{(self.workdir / 'hub' / 'hub.db').resolve()}")
         (self.workdir / "hub-info.json").write_text(json.dumps(self.hub.info()))
         self.hub_port = free_port()
-        self._start_hub()
+        if self.tls:
+            self.ca = CertificateAuthority("oncofed local federation CA")
+            self.ca_file = self.ca.write(self.workdir / "tls" / "ca.pem")
+        # the hub signs permits as its URL; its nodes trust them (as `oncofed hub visa-trust` hands over)
+        identity.save_config(self.hub.path, identity.IdentityConfig(url=self.hub_url))
         store = HubStore(self.hub.config.db)
+        signer = identity.HubIdentity(self.hub, store)
+        self.visa_trust = signer.trust()
+        signer.close()
+        self._start_hub()
         try:
             for node in self.nodes.values():
                 self._build(node)
-                node.port = free_port() if node.transport == "direct" else None
+                if node.transport == "direct":
+                    node.port = free_port()
+                    node.url = f"{self._scheme}://127.0.0.1:{node.port}"
                 store.add_node(node.home.id, node.name, node.country, node.transport, node.home.public_key,
-                               url=f"http://127.0.0.1:{node.port}" if node.port else None, timeout_s=30)
+                               url=node.url, timeout_s=30)
                 self._start_node(node)
             user = store.add_user("local researcher")
         finally:
@@ -130,7 +160,7 @@ class LocalFederation:
         for node in self.nodes.values():
             self._wait_node(node)
         self.token = tokens.issue(self.hub.private_key, self.hub.config.id, user, timedelta(days=1))
-        self.federation = Federation(self.hub_url, self.token)
+        self.federation = Federation(self.hub_url, self.token, ca=self.ca_file)
         return self.federation
 
     def stop(self) -> None:
@@ -181,6 +211,7 @@ class LocalFederation:
             "hub": node_home.HubTrust(id=self.hub.config.id, public_key=self.hub.public_key, url=self.hub_url),
             "guard": home.config.guard.model_copy(update=node.guard),
             "analyses": node.analyses,
+            "visas": self.visa_trust,
         })
         home = home.save(config)
         for d in node.datasets:
@@ -198,20 +229,35 @@ class LocalFederation:
         args = ["hub", "serve", str(self.hub.path), "--port", str(self.hub_port), "--workers", str(self.hub_workers)]
         if self.db:
             args += ["--db", self.db]
-        self.hub_process = _spawn(args, self.workdir / "hub.log")
-        _wait_http(f"{self.hub_url}/api/hub", self.hub_process, self.workdir / "hub.log")
+        self.hub_process = _spawn(args + self._tls_args("hub"), self.workdir / "hub.log")
+        _wait_http(f"{self.hub_url}/api/hub", self.hub_process, self.workdir / "hub.log", self.ca_file)
 
     def _start_node(self, node: LocalNode) -> None:
         log = self.workdir / f"node-{node.name}.log"
         if node.transport == "direct":
-            node.process = _spawn(["node", "serve", str(node.home.path), "--port", str(node.port)], log)
+            args = ["node", "serve", str(node.home.path), "--port", str(node.port)]
+            node.process = _spawn(args + self._tls_args(f"node-{node.name}", node.certificate), log)
         else:
-            node.process = _spawn(["node", "connect", str(node.home.path), "--hub", self.hub_url], log)
+            node.process = _spawn(["node", "connect", str(node.home.path), "--hub", self.hub_url]
+                                  + self._tls_args(None), log)
+
+    def _tls_args(self, server: str | None, certificate: tuple[Path, Path] | None = None) -> list[str]:
+        """With tls: the CA to trust, and for a server its certificate (made once, kept for restarts)."""
+        if not self.tls:
+            return []
+        args = ["--ca", str(self.ca_file)]
+        if server is not None:
+            cert, key = certificate or (self.workdir / "tls" / f"{server}.pem", self.workdir / "tls" / f"{server}.key")
+            if certificate is None and not cert.exists():
+                self.ca.issue().write(cert.parent, server)
+            args += ["--tls-cert", str(cert), "--tls-key", str(key)]
+        return args
 
     def _wait_node(self, node: LocalNode) -> None:
         log = self.workdir / f"node-{node.name}.log"
         if node.transport == "direct":
-            _wait_http(f"http://127.0.0.1:{node.port}/node/info", node.process, log)
+            # a node serving a certificate the federation does not trust is up once it presents it
+            _wait_http(f"{node.url}/node/info", node.process, log, self.ca_file, untrusted_ok=bool(node.certificate))
             return
         store = HubStore(self.hub.config.db)  # a relay node is up once it has polled the hub
         try:
@@ -230,17 +276,20 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen:
                                 env=os.environ | {"PYTHONUNBUFFERED": "1"})
 
 
-def _wait_http(url: str, process: subprocess.Popen, log: Path) -> None:
+def _wait_http(url: str, process: subprocess.Popen, log: Path, ca: Path | None = None,
+               untrusted_ok: bool = False) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited ({process.returncode}):\n{_tail(log)}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
+    with web.client(ca, timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{url}: the process exited ({process.returncode}):\n{_tail(log)}")
+            try:
+                if client.get(url).status_code == 200:
+                    return
+            except httpx.HTTPError as e:
+                if untrusted_ok and tls.failure(e) is not None:
+                    return
+            time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up in {READY_TIMEOUT_S:g} s:\n{_tail(log)}")
 
 

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from oncofed.beacon.errors import BeaconError
 
 API_VERSION = "v2.1.1"  # the framework release of the conformance schemas
+# the HTTP header in which a researcher presents their GA4GH Passport (a JWT), beside their token
+PASSPORT_HEADER = "X-GA4GH-Passport"
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000  # the largest page: limit=0 ("all") and larger limits are capped here
 CUSTOM_PREFIX = "oncofed:"  # custom filters (``beacon.filters``); ONCOFED: (upper case) codes are terms

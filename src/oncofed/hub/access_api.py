@@ -19,7 +19,7 @@ import contextlib
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 
 from oncofed.auth import visas
 from oncofed.hub import access, identity
@@ -30,11 +30,19 @@ from oncofed.hub.identity_api import Who
 PERMIT_TYPE = visas.CONTROLLED
 
 
-def _service(request: Request) -> tuple[identity.HubIdentity, AccessStore]:
-    app = request.app
+def _service(request: Request | FastAPI) -> tuple[identity.HubIdentity, AccessStore]:
+    app = request if isinstance(request, FastAPI) else request.app
     if getattr(app.state, "access", None) is None:
         app.state.access = AccessStore(app.state.store)
     return identity.of(app), app.state.access
+
+
+def revocation_list(app: FastAPI) -> str:
+    """The hub's current revocation list, signed: what its nodes check permits against."""
+    ident, store = _service(app)
+    at = _now()
+    return visas.issue_revocations(ident.visa_key, issuer=ident.url, jku=ident.jku, revoked=store.revoked(at),
+                                   ttl_s=ident.config.revocations_ttl_s, now=at.timestamp())
 
 
 @contextlib.contextmanager
@@ -132,13 +140,8 @@ def router() -> APIRouter:
     def revocations(request: Request) -> dict:
         """Public: the permits revoked before their end, signed; a node relies on one list for
         ``revocations_ttl_s`` seconds and must fetch a new one before then."""
-        ident, store = _service(request)
         with _as_http():
-            at = _now()
-            token = visas.issue_revocations(ident.visa_key, issuer=ident.url, jku=ident.jku,
-                                            revoked=store.revoked(at), ttl_s=ident.config.revocations_ttl_s,
-                                            now=at.timestamp())
-            return {"revocations": token}
+            return {"revocations": revocation_list(request.app)}
 
     @api.get("/api/access/trust")
     def trust(request: Request) -> dict:

@@ -9,7 +9,9 @@ guard; the hub only combines. Merging never makes an answer finer than its parts
 - the network answers at the coarsest granularity any answering node returned, so when one
   node withheld a small count (answering boolean), the network answers boolean too and gives
   the released part only as ``info.atLeast`` — never a total from which the withheld count
-  could be recovered by subtraction;
+  could be recovered by subtraction; the exception is record level, which only a permit
+  opens: when some nodes return records (of the datasets the caller's Passport opens), the
+  answer is those records, and what the other nodes said stays in ``info.nodes``;
 - result sets and collections are concatenated, each dataset named ``<node>:<dataset>``, as
   dataset ids are only unique within a node.
 
@@ -100,6 +102,9 @@ def merge(beacon: BeaconInfo, path: str, query: BeaconQuery, outcomes: Mapping[s
     target = ENTRY_TYPES[parts[2] if len(parts) == 3 else parts[0]]
     if target.path not in RECORDS:
         return _collections(beacon, query, target, answers, info)
+    records = {n: a for n, a in answers.items() if a["meta"]["returnedGranularity"] == "record"}
+    if records:  # the datasets the caller holds permits for; the other nodes' answers are in info.nodes
+        answers = records
     fineness = min((_FINENESS[a["meta"]["returnedGranularity"]] for a in answers.values()), default=0)
     granularity = next(g for g, f in _FINENESS.items() if f == fineness)
     meta = responses.meta(beacon, query, target, granularity)
@@ -178,13 +183,20 @@ class Network:
     def info(self, url: str = "") -> BeaconInfo:
         return beacon_info(self.hub, self.created, url)
 
-    async def answer(self, path: str, query: BeaconQuery, token: str | None, url: str = "") -> dict[str, Any]:
-        """The merged answer of every node concerned; BeaconError for the caller's mistakes."""
+    async def answer(self, path: str, query: BeaconQuery, token: str | None, passport: str | None = None,
+                     revocations: str | None = None, url: str = "") -> dict[str, Any]:
+        """The merged answer of every node concerned; BeaconError for the caller's mistakes.
+        A Passport goes to every node with the token, and the hub's current signed revocation
+        list with it: each node checks both itself and decides what it opens."""
         nodes = await asyncio.to_thread(self.store.nodes)
         p = plan(path, query, nodes)
         body = {"kind": "beacon", "beacon": {"path": p.path, "query": p.query.to_body()}}
         if token is not None:
             body["token"] = token
+        if passport is not None:
+            body["passport"] = passport
+        if revocations is not None:
+            body["revocations"] = revocations
         outcomes = await ask(p.nodes, body, hub=self.hub, transports=self.transports, replay=self.replay,
                              timeout=self.timeout)
         return merge(self.info(url), path, query, outcomes)

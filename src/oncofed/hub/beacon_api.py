@@ -11,6 +11,7 @@ timeout is shorter) to answer; a node that has not answered by then is reported,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import Callable
@@ -23,7 +24,8 @@ from oncofed.auth import tokens
 from oncofed.beacon import responses
 from oncofed.beacon.entry_types import ENTRY_TYPES
 from oncofed.beacon.errors import BeaconError
-from oncofed.beacon.request import parse_body, parse_get
+from oncofed.beacon.request import PASSPORT_HEADER, parse_body, parse_get
+from oncofed.hub import access, access_api
 from oncofed.hub.beacon import TIMEOUT_S, Network
 
 TIMEOUT_ENV = "ONCOFED_BEACON_TIMEOUT_S"
@@ -53,9 +55,18 @@ def router(researcher: Callable[..., tuple[str, str]]) -> APIRouter:
         parsed = None
         try:
             token = _token(request, researcher)
+            passport = request.headers.get(PASSPORT_HEADER)
+            if passport is not None and token is None:
+                raise BeaconError(f"{PASSPORT_HEADER}: a Passport needs a researcher token (Authorization)", 401)
             parsed = parse_get(request.query_params.multi_items()) if request.method == "GET" \
                 else parse_body(await request.body())
-            body = await network.answer(path, parsed, token, _base(request))
+            revoked = None
+            if passport is not None:  # the newest list rides along, so a revocation takes effect at once
+                try:
+                    revoked = await asyncio.to_thread(access_api.revocation_list, request.app)
+                except access.AccessError:  # the hub signs no permits: nothing of its to revoke
+                    revoked = None
+            body = await network.answer(path, parsed, token, passport, revoked, _base(request))
         except BeaconError as e:
             headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
             return JSONResponse(responses.error(info, e.status, str(e), parsed), status_code=e.status,

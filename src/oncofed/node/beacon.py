@@ -26,7 +26,8 @@ request, a bad token) or error. The caller holds the node's lock around ``answer
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -35,6 +36,7 @@ import duckdb
 import oncofed
 from oncofed.analysis import cache
 from oncofed.analysis.base import GuardRefusal
+from oncofed.auth.visas import Grant
 from oncofed.beacon import filters, records, responses, selection, terms, variants
 from oncofed.beacon.entry_types import ENTRY_TYPES, RECORDS, EntryType
 from oncofed.beacon.errors import BeaconError
@@ -76,8 +78,12 @@ class Route:
 
 @dataclass(frozen=True)
 class Caller:
-    level: str  # public | registered | controlled
+    level: str  # public | registered
     requester: str | None = None  # who, when identified (for the differencing guard and the audit log)
+    grants: Mapping[str, Grant] = field(default_factory=dict)  # dataset → the permit opening it (controlled)
+
+    def ceiling(self, access: DatasetAccess) -> str:
+        return access.ceiling("controlled" if access.dataset in self.grants else self.level)
 
 
 @dataclass(frozen=True)
@@ -163,14 +169,15 @@ def set_access(con: duckdb.DuckDBPyConnection, dataset: str, *, public: str | No
 
 
 def over_envelope(con: duckdb.DuckDBPyConnection, home: NodeHome, request: object, requester: str | None,
-                  refusal: str | None = None) -> dict[str, Any]:
+                  refusal: str | None = None, grants: Mapping[str, Grant] | None = None) -> dict[str, Any]:
     """A hub's Beacon request ``{"path": "/individuals", "query": <beaconRequestBody>}``,
-    answered at the researcher's registered level (public level when the hub passes on no
-    researcher): ``{"status": "ok", "beacon": <the Beacon response>, "datasets": {dataset:
-    content hash}}``; a request the node will not answer (``refusal``: the token's fault) is
-    ``"refused"`` with the reason and the Beacon error."""
+    answered at the researcher's registered level, controlled for the datasets ``grants``
+    opens (public level when the hub passes on no researcher): ``{"status": "ok", "beacon":
+    <the Beacon response>, "datasets": {dataset: content hash}}``; a request the node will not
+    answer (``refusal``: the token's or the Passport's fault) is ``"refused"`` with the reason
+    and the Beacon error."""
     beacon = beacon_info(home)
-    caller = Caller("registered", requester) if requester is not None else Caller("public")
+    caller = Caller("registered", requester, grants or {}) if requester is not None else Caller("public")
     path = str(request.get("path", "")) if isinstance(request, dict) else ""
     route = Route(path.strip("/") or "?")
     try:
@@ -252,6 +259,8 @@ def answer(con: duckdb.DuckDBPyConnection, beacon: BeaconInfo, route: Route, que
     try:
         datasets = _datasets(con)
         scope = _scope(datasets, route, query)
+        if route.target in RECORDS:
+            scope = _record_scope(scope, caller, query)
         entry["datasets"] = {d.id: d.row["content_hash"] for d in scope if d.row["content_hash"]}
         a = _Answer(con, beacon, route, query, caller, policy, scope, _content(datasets), entry)
         if route.target == "filtering_terms":
@@ -313,6 +322,15 @@ def _scope(datasets: list[_Dataset], route: Route, query: BeaconQuery) -> list[_
     return datasets
 
 
+def _record_scope(scope: list[_Dataset], caller: Caller, query: BeaconQuery) -> list[_Dataset]:
+    """A caller who may see records of some of the datasets in scope (a permit for them) and
+    asks for records gets the records of those datasets, rather than a count of all."""
+    if query.granularity not in (None, "record"):
+        return scope
+    opened = [d for d in scope if caller.ceiling(d.access) == "record"]
+    return opened or scope
+
+
 def _criteria(a: _Answer) -> list[Criterion]:
     found = filters.criteria(a.query.filters, a.terms)
     found += variants.criteria(a.query.variant, lambda: _ref_span(a))
@@ -329,9 +347,8 @@ def _ref_span(a: _Answer) -> int:
 
 
 def _granularity(a: _Answer) -> str:
-    level = a.caller.level
-    ceilings = [GRANULARITIES.index(d.access.ceiling(level)) for d in a.scope] or \
-        [GRANULARITIES.index(DATASET_ACCESS[level])]
+    ceilings = [GRANULARITIES.index(a.caller.ceiling(d.access)) for d in a.scope] or \
+        [GRANULARITIES.index(DATASET_ACCESS[a.caller.level])]
     requested = GRANULARITIES.index(a.query.granularity or GRANULARITIES[-1])
     return GRANULARITIES[min(min(ceilings), requested)]
 
@@ -386,7 +403,8 @@ def _record_sets(a: _Answer, target: EntryType, sel: selection.Selection) -> Rep
     sets = [responses.result_set(d, [r for (ds, _), r in zip(keys, found) if ds == d], per_dataset.get(d, 0))
             for d in shown]
     body = responses.result_sets(a.meta(target, "record"), sum(per_dataset.values()), sets)
-    return a.released({"granularity": "record", "records": len(found)}, body)
+    permits = {d.id: a.caller.grants[d.id].permit for d in a.scope if d.id in a.caller.grants}
+    return a.released({"granularity": "record", "records": len(found), "permits": permits}, body)
 
 
 def _fetch(con: duckdb.DuckDBPyConnection, entry: str, keys: list[tuple[str, str]], label) -> list[dict]:
@@ -441,7 +459,7 @@ def _collections(a: _Answer) -> Reply:
 
 
 def _cohort_size(a: _Answer, d: _Dataset) -> int | None:
-    if GRANULARITIES.index(d.access.ceiling(a.caller.level)) < GRANULARITIES.index("count"):
+    if GRANULARITIES.index(a.caller.ceiling(d.access)) < GRANULARITIES.index("count"):
         return None
     n = a.con.execute("SELECT count(*) FROM individuals WHERE dataset_id = ?", [d.id]).fetchall()[0][0]
     return guard.guard_count(n, a.policy)

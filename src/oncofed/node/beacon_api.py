@@ -3,7 +3,9 @@
 
 Thin: it parses the request, takes the caller's access level from the bearer token (none:
 public; a researcher token the node's trusted hub signed: registered; a bad one: 401) and
-hands over to ``node.beacon`` under the node's lock, which analyses share. Every answer,
+hands over to ``node.beacon`` under the node's lock, which analyses share. A GA4GH Passport
+in the ``X-GA4GH-Passport`` header opens record level for the datasets its permits name,
+as ``node.permits`` decides. Every answer,
 errors included, is a Beacon document.
 """
 
@@ -15,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from oncofed.auth import tokens
 from oncofed.beacon.errors import BeaconError
-from oncofed.beacon.request import parse_body, parse_get
+from oncofed.beacon.request import PASSPORT_HEADER, parse_body, parse_get
 from oncofed.node import beacon
 from oncofed.node.beacon import Caller, Reply, Route
 from oncofed.node.handler import Node, Refused
@@ -31,7 +33,7 @@ def router(node: Node) -> APIRouter:
         info = beacon.beacon_info(node.home, str(request.url_for("endpoint", path="")).rstrip("/"))
         caller, query, route = Caller("public"), None, Route(path.strip("/") or "?")
         try:
-            caller = _caller(node, request.headers.get("authorization"))
+            caller = _caller(node, request.headers.get("authorization"), request.headers.get(PASSPORT_HEADER))
             found = beacon.route_of(path)
             if found is None:
                 return JSONResponse(beacon.DOCUMENTS[path.strip("/")](info))
@@ -48,16 +50,22 @@ def router(node: Node) -> APIRouter:
     return api
 
 
-def _caller(node: Node, header: str | None) -> Caller:
+def _caller(node: Node, header: str | None, passport: str | None) -> Caller:
     if header is None:
+        if passport is not None:
+            raise BeaconError(f"{PASSPORT_HEADER}: a Passport needs a researcher token (Authorization)", 401)
         return Caller("public")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise BeaconError("Authorization: expected 'Bearer <researcher token>'", 401)
     try:
-        return Caller("registered", node._requester(token.strip()))
+        requester = node._requester(token.strip())
     except (tokens.TokenError, Refused) as e:
         raise BeaconError(f"Authorization: {e}", 401) from None
+    try:
+        return Caller("registered", requester, node.grants(requester, passport))
+    except (tokens.TokenError, Refused) as e:
+        raise BeaconError(f"{PASSPORT_HEADER}: {e}", 401) from None
 
 
 def _locked(node: Node, fn, *args) -> Reply:

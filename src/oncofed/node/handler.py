@@ -20,11 +20,13 @@ from oncofed.analysis import cohort as cohorts
 from oncofed.analysis import registry
 from oncofed.analysis.base import AnalysisError, GuardRefusal
 from oncofed.auth import envelope, tokens
+from oncofed.auth.visas import Grant
 from oncofed.errors import OncofedError
 from oncofed.node import audit
 from oncofed.node import beacon
 from oncofed.node import catalogue
 from oncofed.node.home import NodeHome
+from oncofed.node.permits import Permits
 from oncofed.privacy import differencing, guard
 from oncofed.store.store import Store
 
@@ -43,6 +45,7 @@ class Node:
 
     home: NodeHome
     con: duckdb.DuckDBPyConnection
+    permits: Permits
     versions: dict[str, str]  # dataset → content hash: fixed while the node serves (it holds the store)
     replay: envelope.ReplayCache = field(default_factory=envelope.ReplayCache)
     # (requester, cohort fingerprint) answered and remembered since the node started: asking
@@ -55,7 +58,8 @@ class Node:
         if home.config.hub is None:
             raise OncofedError(f"node {home.id} trusts no hub yet: run `oncofed node trust-hub` first")
         con = home.store().con
-        return cls(home, con, {d.id: d.content_hash for d in Store(con, home.store_path).datasets()
+        return cls(home, con, Permits(home.id, home.config.hub.id, home.config.visas),
+                   {d.id: d.content_hash for d in Store(con, home.store_path).datasets()
                                if d.content_hash})
 
     def close(self) -> None:
@@ -77,13 +81,17 @@ class Node:
             return {"status": "ok", "node": self.home.id, "datasets": self._versions(None)}
         if kind == "catalogue":  # public metadata, like ping: no token, nothing to audit
             return catalogue.answer(self.home, self.con, body) | {"datasets": self._versions(None)}
-        if kind == "beacon":  # at the researcher's registered level, public without a token (node.beacon audits it)
+        if kind == "beacon":  # at the researcher's level, public without a token (node.beacon audits it)
+            requester, refusal, grants = None, None, {}
             try:
                 token = body.get("token")
-                requester, refusal = (None if token is None else self._requester(token)), None
+                requester = None if token is None else self._requester(token)
+                if isinstance(body.get("revocations"), str):
+                    self.permits.offer(body["revocations"])
+                grants = self.grants(requester, body.get("passport"))
             except (Refused, tokens.TokenError) as e:
                 requester, refusal = None, str(e)
-            return beacon.over_envelope(self.con, self.home, body.get("beacon"), requester, refusal)
+            return beacon.over_envelope(self.con, self.home, body.get("beacon"), requester, refusal, grants)
         if kind != "analysis":
             return {"status": "error", "reason": f"unknown request kind {kind!r}"}
         entry = {"requester": None, "kind": f"{body.get('analysis')}@{body.get('version')}",
@@ -101,6 +109,15 @@ class Node:
             audit.append(self.con, {**entry, "outcome": "error", "reason": "internal error"})
             return {"status": "error", "reason": "the node failed to run this request (see its log)"}
         return answer
+
+    def grants(self, requester: str | None, passport: object) -> dict[str, Grant]:
+        """The datasets the researcher's Passport opens at record level (see ``node.permits``);
+        a Passport without a verified researcher, or not a valid one, is refused."""
+        if passport is None:
+            return {}
+        if requester is None or not isinstance(passport, str):
+            raise Refused("a Passport is accepted only as a JWT with a researcher token")
+        return self.permits.grants(passport, requester.split(":", 1)[1], self.versions)
 
     def _requester(self, token: object) -> str:
         if not isinstance(token, str):

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from oncofed import ids
 from oncofed.auth import keys
+from oncofed.auth.visas import TrustConfig
 from oncofed.errors import NotANodeError, OncofedError
 from oncofed.privacy.policy import GuardPolicy
 from oncofed.privacy.pseudonym import SECRET_BYTES, Pseudonymiser, new_secret
@@ -46,6 +47,7 @@ class NodeConfig(BaseModel):
     hub: HubTrust | None = None
     guard: GuardPolicy = Field(default_factory=GuardPolicy)
     analyses: list[str] | None = None  # allow-list of analysis names; None: every registered one
+    visas: TrustConfig | None = None  # whose permits (GA4GH visas) open record-level access; None: nobody's
 
     @field_validator("country")
     @classmethod

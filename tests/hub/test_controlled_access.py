@@ -85,6 +85,11 @@ def granted(fed):
         "purpose": {"code": "HMB", "text": "Survival after surgery in lung and colon cancer"}})
     assert made.status_code in (200, 201), made.text
     items = {f"{i['node']}/{i['dataset']}": i["id"] for i in made.json()["items"]}
+    assert hub(fed, "researcher", "POST", "/api/catalogue/harvest", json={}).status_code == 200
+    seen = hub(fed, "dac-a", "GET", f"/api/access/requests/{made.json()['id']}").json()
+    for item in seen["items"]:  # the DAC sees whether each dataset's consent allows the purpose, and why
+        assert item["consent"]["known"] is True and item["consent"]["codes"] == []
+        assert item["consent"]["allowed"] is False and item["consent"]["reasons"]
     ok = hub(fed, "dac-a", "POST", f"/api/access/items/{items['a/lung']}/decisions",
              json={"action": "approve", "days": 30})
     assert ok.status_code == 200, ok.text

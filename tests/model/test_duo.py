@@ -70,3 +70,18 @@ def test_bad_purposes_and_codes_are_refused():
         duo.purpose("DS")
     with pytest.raises(duo.DuoError, match="DUO:0000999"):
         duo.check_codes([HMB, "DUO:0000999"])
+
+
+@pytest.mark.parametrize("code, condition", [
+    ("DUO:0000019", "publication required"), ("DUO:0000020", "collaboration required"),
+    ("DUO:0000021", "ethics approval required"), ("DUO:0000025", "time limit on use"),
+    ("DUO:0000026", "user specific restriction"), ("DUO:0000022", "geographical restriction"),
+])
+def test_each_requirement_code_is_a_condition_the_dac_sees(code, condition):
+    match = duo.match(duo.purpose("HMB"), [HMB, code])
+    assert match.allowed and match.conditions == (f"{code} {condition}",)
+
+
+def test_not_for_profit_use_refuses_a_commercial_purpose():
+    assert duo.match(duo.purpose("HMB"), [HMB, "DUO:0000045"]).allowed
+    assert not duo.match(duo.purpose("HMB", commercial=True), [HMB, "DUO:0000045"]).allowed

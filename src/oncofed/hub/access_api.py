@@ -22,7 +22,8 @@ from typing import Annotated
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 
 from oncofed.auth import visas
-from oncofed.hub import access, identity
+from oncofed.hub import access, catalogue, identity
+from oncofed.model import duo
 from oncofed.hub.access import AccessStore, Decision, Item, NewRequest
 from oncofed.hub.identity import IdentityError
 from oncofed.hub.identity_api import Who
@@ -35,6 +36,21 @@ def _service(request: Request | FastAPI) -> tuple[identity.HubIdentity, AccessSt
     if getattr(app.state, "access", None) is None:
         app.state.access = AccessStore(app.state.store)
     return identity.of(app), app.state.access
+
+
+def consent(app: FastAPI, purpose: dict, node: str, dataset: str) -> dict:
+    """Whether a dataset's consent allows a purpose (``model.duo``), from the catalogue."""
+    found = catalogue.stored(app.state.store.engine, f"{node}/{dataset}")
+    if not found:
+        return {"known": False, "reason": f"{node}/{dataset} is not in the harvested catalogue: its consent "
+                                          "codes are unknown here (harvest it, or ask its node)"}
+    record = found[0][0]
+    wanted = duo.purpose(purpose["code"], purpose.get("diseases", []), commercial=purpose.get("commercial", False),
+                         methods=purpose.get("methods", False), genetic=purpose.get("genetic", False),
+                         clinical_care=purpose.get("clinical_care", False))
+    match = duo.match(wanted, record.get("duo", []), record.get("duo_diseases", []))
+    return {"known": True, "codes": record.get("duo", []), "allowed": match.allowed,
+            "reasons": list(match.reasons), "conditions": list(match.conditions)}
 
 
 def revocation_list(app: FastAPI) -> str:
@@ -82,9 +98,13 @@ def router() -> APIRouter:
 
     @api.get("/api/access/requests/{request_id}")
     def show(request_id: str, who: Who, request: Request) -> dict:
+        """One request, and for each dataset whether its consent (DUO codes, as harvested into
+        the catalogue) allows the declared purpose, and why: the facts a DAC decides on."""
         _, store = _service(request)
         with _as_http():
-            return store.request(request_id, who, _now())
+            shown = store.request(request_id, who, _now())
+        return shown | {"items": [i | {"consent": consent(request.app, shown["purpose"], i["node"], i["dataset"])}
+                                  for i in shown["items"]]}
 
     @api.post("/api/access/items/{item_id}/decisions")
     def decide(item_id: str, body: Decision, who: Who, request: Request) -> dict:

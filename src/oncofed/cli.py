@@ -27,6 +27,12 @@ err = Console(stderr=True)
 
 NodePath = Annotated[Path, typer.Argument(help="The node's folder.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Ca = Annotated[Optional[Path], typer.Option(
+    "--ca", envvar="ONCOFED_CA_BUNDLE",
+    help="A private CA's certificate(s), PEM, to trust besides the public ones when verifying https servers.")]
+TlsCert = Annotated[Optional[Path], typer.Option(
+    help="Serve HTTPS with this certificate (PEM; the server's own first, then any intermediates).")]
+TlsKey = Annotated[Optional[Path], typer.Option(help="The certificate's private key (PEM, unencrypted).")]
 
 
 def _command(group: typer.Typer, name: str | None = None) -> Callable:
@@ -48,6 +54,23 @@ def _command(group: typer.Typer, name: str | None = None) -> Callable:
 
 def _print_json(data: object) -> None:
     out.print_json(json.dumps(data, default=str))
+
+
+def _tls_setup(cert: Path | None, key: Path | None, ca: Path | None) -> dict:
+    """Check the certificate, key and CA before the server starts (a bad file is an error here,
+    not a traceback from uvicorn); uvicorn's TLS settings. ``ca`` is put in the environment for
+    this process and its workers: what its outbound clients trust besides the public roots."""
+    import os
+
+    from oncofed import tls
+
+    settings, notices = tls.server_settings(cert, key)
+    tls.client_context(ca)  # a bad --ca or ONCOFED_CA_BUNDLE fails now, not at the first request
+    if ca is not None:
+        os.environ[tls.CA_ENV] = str(ca.resolve())
+    for notice in notices:
+        err.print(f"[yellow]warning:[/] {notice}", highlight=False, soft_wrap=True)
+    return settings
 
 
 @app.callback(invoke_without_command=True)
@@ -293,22 +316,29 @@ def node_serve(
     path: NodePath,
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8701,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    ca: Ca = None,
 ) -> None:
-    """Serve the node for the direct transport (the hub calls it)."""
+    """Serve the node for the direct transport (the hub calls it); HTTPS with --tls-cert and --tls-key."""
     import uvicorn
 
     from oncofed.node import home
     from oncofed.node.app import create_app
 
-    uvicorn.run(create_app(home.load(path)), host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    h = home.load(path)
+    settings = _tls_setup(tls_cert, tls_key, ca)
+    uvicorn.run(create_app(h), host=host, port=port, log_level="warning", timeout_graceful_shutdown=2, **settings)
 
 
 @_command(node_app, "connect")
 def node_connect(
     path: NodePath,
     hub: Annotated[Optional[str], typer.Option(help="The hub's URL (default: the one given to trust-hub).")] = None,
+    ca: Ca = None,
 ) -> None:
-    """Run the relay agent: poll the hub for requests and answer them, opening no port."""
+    """Run the relay agent: poll the hub for requests and answer them, opening no port. An
+    https hub's certificate is verified (--ca for a private CA)."""
     import asyncio
     import signal
 
@@ -319,6 +349,7 @@ def node_connect(
     url = hub or (h.config.hub.url if h.config.hub else None)
     if not url:
         raise OncofedError("no hub URL: give --hub or set it with `oncofed node trust-hub --url`")
+    _tls_setup(None, None, ca)
     node = Node.open(h)
 
     async def main() -> None:
@@ -327,7 +358,7 @@ def node_connect(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         err.print(f"node {h.id}: polling {url} for requests (Ctrl-C to stop)")
-        agent = asyncio.create_task(relay.run(node, url, stop))
+        agent = asyncio.create_task(relay.run(node, url, stop, ca))
         await stop.wait()
         agent.cancel()  # do not wait for a long poll in flight
         await asyncio.gather(agent, return_exceptions=True)
@@ -489,8 +520,12 @@ def hub_serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     db: HubDb = None,
     workers: Annotated[int, typer.Option(help="Worker processes sharing the database.")] = 1,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    ca: Ca = None,
 ) -> None:
-    """Serve the hub API."""
+    """Serve the hub API; HTTPS with --tls-cert and --tls-key. The hub verifies https nodes'
+    certificates (--ca for the federation's private CA)."""
     import os
 
     import uvicorn
@@ -498,11 +533,12 @@ def hub_serve(
     from oncofed.hub import home
 
     home.load(path)  # fail here, clearly, rather than in every worker
+    settings = _tls_setup(tls_cert, tls_key, ca)
     os.environ["ONCOFED_HUB_HOME"] = str(path.resolve())
     if db:
         os.environ["ONCOFED_HUB_DB"] = db
     uvicorn.run("oncofed.hub.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", timeout_graceful_shutdown=2)
+                log_level="warning", timeout_graceful_shutdown=2, **settings)
 
 
 @_command(hub_app, "add-node")
@@ -552,11 +588,11 @@ def hub_harvest(
     node: Annotated[Optional[list[str]], typer.Option("--node", help="Only this node; repeatable.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each node.")] = 30.0,
     db: HubDb = None,
+    ca: Ca = None,
     as_json: AsJson = False,
 ) -> None:
     """Harvest the nodes' catalogues now. Relay nodes answer through the running hub's queue."""
     import asyncio
-    import os
 
     from oncofed.hub.catalogue import Harvester
     from oncofed.hub.transports.direct import DirectTransport
@@ -566,7 +602,7 @@ def hub_harvest(
     h, store = _hub_store(path, db)
 
     async def run() -> dict:
-        async with async_client(os.environ.get("ONCOFED_CA_BUNDLE", True)) as client:
+        async with async_client(ca) as client:
             transports = {"direct": DirectTransport(client), "relay": RelayTransport(RelayQueue(store))}
             return await Harvester(store, h, transports).harvest(node, timeout)
 
@@ -638,10 +674,11 @@ def _scalar(text: str) -> object:
     return text
 
 
-def _analyse(hub: str, token: str, name: str, params: dict, datasets, where, as_json: bool) -> None:
+def _analyse(hub: str, token: str, ca: Path | None, name: str, params: dict, datasets, where,
+             as_json: bool) -> None:
     from oncofed.client.federation import Federation
 
-    with Federation(hub, token) as fed:
+    with Federation(hub, token, ca=ca) as fed:
         result = fed.run(name, params, datasets=datasets, where=[parse_filter(w) for w in where or ()])
     if as_json:
         _print_json(result.raw)
@@ -654,50 +691,50 @@ def _analyse(hub: str, token: str, name: str, params: dict, datasets, where, as_
 
 
 @_command(analyse_app, "count")
-def analyse_count(hub: Hub, token: Token, dataset: Datasets = None, where: Where = None,
+def analyse_count(hub: Hub, token: Token, dataset: Datasets = None, where: Where = None, ca: Ca = None,
                   as_json: AsJson = False) -> None:
     """How many individuals match, across the federation."""
-    _analyse(hub, token, "count", {}, dataset, where, as_json)
+    _analyse(hub, token, ca, "count", {}, dataset, where, as_json)
 
 
 @_command(analyse_app, "crosstab")
 def analyse_crosstab(row: str, column: str, hub: Hub, token: Token, dataset: Datasets = None,
-                     where: Where = None, as_json: AsJson = False) -> None:
+                     where: Where = None, ca: Ca = None, as_json: AsJson = False) -> None:
     """A contingency table of two categorical variables, with a chi-square test."""
-    _analyse(hub, token, "crosstab", {"row": row, "column": column}, dataset, where, as_json)
+    _analyse(hub, token, ca, "crosstab", {"row": row, "column": column}, dataset, where, as_json)
 
 
 @_command(analyse_app, "summary")
 def analyse_summary(variable: str, hub: Hub, token: Token, bins: int = 20, dataset: Datasets = None,
-                    where: Where = None, as_json: AsJson = False) -> None:
+                    where: Where = None, ca: Ca = None, as_json: AsJson = False) -> None:
     """n, mean, sd and quantiles of a numeric variable."""
-    _analyse(hub, token, "summary", {"variable": variable, "bins": bins}, dataset, where, as_json)
+    _analyse(hub, token, ca, "summary", {"variable": variable, "bins": bins}, dataset, where, as_json)
 
 
 @_command(analyse_app, "km")
 def analyse_km(hub: Hub, token: Token, duration: str = "os_days", event: str = "os_event",
                group: Optional[str] = None, interval: float = 30.0, dataset: Datasets = None,
-               where: Where = None, as_json: AsJson = False) -> None:
+               where: Where = None, ca: Ca = None, as_json: AsJson = False) -> None:
     """Kaplan–Meier survival (with a log-rank test when --group is given)."""
     params = {"duration": duration, "event": event, "interval": interval} | ({"group": group} if group else {})
-    _analyse(hub, token, "km", params, dataset, where, as_json)
+    _analyse(hub, token, ca, "km", params, dataset, where, as_json)
 
 
 @_command(analyse_app, "cox")
 def analyse_cox(covariates: Annotated[list[str], typer.Argument(help="Covariates.")], hub: Hub, token: Token,
                 duration: str = "os_days", event: str = "os_event", ties: str = "efron",
-                dataset: Datasets = None, where: Where = None, as_json: AsJson = False) -> None:
+                dataset: Datasets = None, where: Where = None, ca: Ca = None, as_json: AsJson = False) -> None:
     """Cox proportional hazards, stratified by node."""
     params = {"duration": duration, "event": event, "covariates": covariates, "ties": ties}
-    _analyse(hub, token, "cox", params, dataset, where, as_json)
+    _analyse(hub, token, ca, "cox", params, dataset, where, as_json)
 
 
 @_command(analyse_app, "glm")
 def analyse_glm(outcome: str, covariates: Annotated[list[str], typer.Argument(help="Covariates.")], hub: Hub,
                 token: Token, family: str = "gaussian", dataset: Datasets = None, where: Where = None,
-                as_json: AsJson = False) -> None:
+                ca: Ca = None, as_json: AsJson = False) -> None:
     """A generalised linear model (gaussian, binomial or poisson)."""
-    _analyse(hub, token, "glm", {"outcome": outcome, "covariates": covariates, "family": family}, dataset,
+    _analyse(hub, token, ca, "glm", {"outcome": outcome, "covariates": covariates, "family": family}, dataset,
              where, as_json)
 
 
@@ -724,6 +761,7 @@ def catalogue_search(
     max_individuals: Optional[int] = None,
     page: int = 1,
     per_page: int = 20,
+    ca: Ca = None,
     as_json: AsJson = False,
 ) -> None:
     """Search datasets with full text and facets; prints one page and the facet counts."""
@@ -731,7 +769,7 @@ def catalogue_search(
 
     from oncofed.client.federation import Federation
 
-    with Federation(hub, token) as fed:
+    with Federation(hub, token, ca=ca) as fed:
         df = fed.datasets(q, cancer=cancer or (), data_type=data_type or (), country=country or (),
                           access=access or (), purpose=purpose, purpose_disease=purpose_disease or (),
                           commercial=commercial, min_individuals=min_individuals, max_individuals=max_individuals,
@@ -883,18 +921,20 @@ access_app = typer.Typer(help="Request access to datasets; decide as a data acce
 app.add_typer(access_app, name="access")
 
 
-def _access(hub: str, token: str, method: str, route: str, body: dict | None = None, **params) -> object:
+def _access(hub: str, token: str, ca: Path | None, method: str, route: str, body: dict | None = None,
+            **params) -> object:
     """One call to the hub's access API; its error message as an OncofedError."""
     import httpx
 
+    from oncofed import tls
     from oncofed.web import client
 
     try:
-        with client(timeout=60) as c:
+        with client(ca, timeout=60) as c:
             r = c.request(method, hub.rstrip("/") + route, json=body, headers={"Authorization": f"Bearer {token}"},
                           params={k: v for k, v in params.items() if v is not None})
     except httpx.HTTPError as e:
-        raise OncofedError(f"cannot reach the hub at {hub}: {e}") from None
+        raise OncofedError(f"cannot reach the hub at {hub}: {tls.failure(e, 'the hub') or e}") from None
     try:
         data = r.json()
     except ValueError:
@@ -930,12 +970,13 @@ def access_request(
     commercial: Annotated[bool, typer.Option(help="The use is commercial.")] = False,
     methods: Annotated[bool, typer.Option(help="The work develops methods.")] = False,
     genetic: Annotated[bool, typer.Option(help="The work is a genetic study.")] = False,
+    ca: Ca = None,
     as_json: AsJson = False,
 ) -> None:
     """Ask for access to one or many datasets across nodes in one request."""
     body = {"datasets": dataset, "purpose": {"code": purpose, "diseases": disease or [], "commercial": commercial,
                                              "methods": methods, "genetic": genetic, "text": text}}
-    r = _access(hub, token, "POST", "/api/access/requests", body)
+    r = _access(hub, token, ca, "POST", "/api/access/requests", body)
     _show_request(r, as_json)
 
 
@@ -944,10 +985,11 @@ def access_list(
     hub: Hub, token: Token,
     mine: Annotated[bool, typer.Option("--mine", help="Only your own requests.")] = False,
     state: Annotated[Optional[str], typer.Option(help="Only requests with an item in this state.")] = None,
+    ca: Ca = None,
     as_json: AsJson = False,
 ) -> None:
     """Your requests, and those you decide on (DAC), watch (steward) or oversee (admin)."""
-    found = _access(hub, token, "GET", "/api/access/requests", mine=str(mine).lower(), state=state)
+    found = _access(hub, token, ca, "GET", "/api/access/requests", mine=str(mine).lower(), state=state)
     if as_json:
         _print_json(found)
         return
@@ -960,9 +1002,9 @@ def access_list(
 
 @_command(access_app, "show")
 def access_show(request: Annotated[str, typer.Argument(help="The request's id.")], hub: Hub, token: Token,
-                as_json: AsJson = False) -> None:
+                ca: Ca = None, as_json: AsJson = False) -> None:
     """A request, each dataset's state and every step taken (who, when, from → to, note)."""
-    r = _access(hub, token, "GET", f"/api/access/requests/{request}")
+    r = _access(hub, token, ca, "GET", f"/api/access/requests/{request}")
     _show_request(r, as_json)
 
 
@@ -973,10 +1015,11 @@ def access_decide(
     hub: Hub, token: Token,
     note: Annotated[Optional[str], typer.Option(help="Reason (reject), question (ask) or answer (answer).")] = None,
     days: Annotated[int, typer.Option(help="approve: how many days the permit lasts.")] = 365,
+    ca: Ca = None,
     as_json: AsJson = False,
 ) -> None:
     """Take one step on one dataset of a request."""
-    r = _access(hub, token, "POST", f"/api/access/items/{item}/decisions", {"action": action, "note": note, "days": days})
+    r = _access(hub, token, ca, "POST", f"/api/access/items/{item}/decisions", {"action": action, "note": note, "days": days})
     _show_request(r, as_json)
 
 
@@ -985,14 +1028,15 @@ def access_revoke(
     item: Annotated[str, typer.Argument(help="The approved item whose permit ends now.")],
     hub: Hub, token: Token,
     note: Annotated[str, typer.Option(help="Why the permit is revoked.")],
+    ca: Ca = None,
     as_json: AsJson = False,
 ) -> None:
     """Revoke a permit (DAC or hub admin): nodes stop honouring it once they fetch the revocation list."""
-    r = _access(hub, token, "POST", f"/api/access/items/{item}/decisions", {"action": "revoke", "note": note})
+    r = _access(hub, token, ca, "POST", f"/api/access/items/{item}/decisions", {"action": "revoke", "note": note})
     _show_request(r, as_json)
 
 
 @_command(access_app, "passport")
-def access_passport(hub: Hub, token: Token) -> None:
+def access_passport(hub: Hub, token: Token, ca: Ca = None) -> None:
     """Print a GA4GH Passport carrying your permits in force (a credential: keep it to yourself)."""
-    out.print(_access(hub, token, "GET", "/api/access/passport")["passport"], soft_wrap=True)
+    out.print(_access(hub, token, ca, "GET", "/api/access/passport")["passport"], soft_wrap=True)

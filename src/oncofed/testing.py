@@ -97,9 +97,12 @@ class LocalFederation:
                  tls: bool = False):
         self._own_dir = workdir is None
         self.tls = tls
-        self.ca: CertificateAuthority | None = None  # with tls, once started
-        self.ca_file: Path | None = None
+        self.ca: CertificateAuthority | None = None  # with tls: signs the servers' certificates
+        self.ca_file: Path | None = None  # its certificate, which every client trusts
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="oncofed-local-"))
+        if tls:
+            self.ca = CertificateAuthority("oncofed local federation CA")
+            self.ca_file = self.ca.write(self.workdir / "tls" / "ca.pem")
         self.db = db
         self.hub_workers = hub_workers
         self.nodes: dict[str, LocalNode] = {}
@@ -135,9 +138,6 @@ class LocalFederation:
                                  self.db or f"sqlite:///{(self.workdir / 'hub' / 'hub.db').resolve()}")
         (self.workdir / "hub-info.json").write_text(json.dumps(self.hub.info()))
         self.hub_port = free_port()
-        if self.tls:
-            self.ca = CertificateAuthority("oncofed local federation CA")
-            self.ca_file = self.ca.write(self.workdir / "tls" / "ca.pem")
         # the hub signs permits as its URL; its nodes trust them (as `oncofed hub visa-trust` hands over)
         identity.save_config(self.hub.path, identity.IdentityConfig(url=self.hub_url))
         store = HubStore(self.hub.config.db)

@@ -8,12 +8,13 @@ statistician knows them, results that compare side by side with lifelines and st
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Sequence
 
 import httpx
 
-from oncofed import web
+from oncofed import tls, web
 from oncofed.client.results import Result, result_for
 from oncofed.errors import OncofedError
 
@@ -37,10 +38,13 @@ def cohort(datasets: Sequence[str] | None = None, where: Iterable[Filter | dict]
 
 
 class Federation:
-    def __init__(self, hub_url: str, token: str | None, *, timeout: float = 120.0, verify: bool | str = True):
-        """``token`` may be None for what is public (the catalogue)."""
+    def __init__(self, hub_url: str, token: str | None, *, timeout: float = 120.0,
+                 ca: str | os.PathLike | None = None):
+        """``token`` may be None for what is public (the catalogue). An https hub's certificate
+        is always verified, against the public roots plus ``ca`` (default: the file named by
+        ``ONCOFED_CA_BUNDLE``), a PEM file with the certificate of the federation's private CA."""
         self.hub_url = hub_url.rstrip("/")
-        self._client = web.client(verify, base_url=self.hub_url, timeout=timeout,
+        self._client = web.client(ca, base_url=self.hub_url, timeout=timeout,
                                   headers={"Authorization": f"Bearer {token}"} if token else {})
         self.timeout = timeout
 
@@ -144,6 +148,8 @@ class Federation:
                 response = self._client.request(method, path, **kw)
                 break
             except httpx.TransportError as e:
+                if (problem := tls.failure(e, "the hub")) is not None:  # retrying will not mend it
+                    raise FederationError(f"cannot reach the hub at {self.hub_url}: {problem}") from None
                 if attempt == 4:
                     raise FederationError(f"cannot reach the hub at {self.hub_url}: {e}") from None
                 time.sleep(0.5 * 2 ** attempt)

@@ -2,16 +2,21 @@
 long-polls the hub for requests and posts the answers back. The node opens no port.
 
 It outlives the hub: when the hub is away it retries with a growing pause (up to
-``MAX_BACKOFF_S``) and carries on as soon as the hub is back.
+``MAX_BACKOFF_S``) and carries on as soon as the hub is back. Over https it verifies the hub's
+certificate (the public roots plus the private CA ``ca``, see ``oncofed.tls``); a certificate it
+cannot trust is logged as an error and retried like an absent hub, since the hub's operator may
+yet fix it, but nothing is sent to that hub meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import httpx
 
+from oncofed import tls
 from oncofed.auth import envelope
 from oncofed.node.handler import Node
 from oncofed.web import async_client
@@ -22,11 +27,11 @@ POLL_WAIT_S = 20.0
 MAX_BACKOFF_S = 5.0
 
 
-async def run(node: Node, hub_url: str, stop: asyncio.Event, verify: bool | str = True) -> None:
+async def run(node: Node, hub_url: str, stop: asyncio.Event, ca: str | os.PathLike | None = None) -> None:
     hub = node.home.config.hub
     base = hub_url.rstrip("/")
     backoff = 0.1
-    async with async_client(verify, timeout=httpx.Timeout(10.0, read=POLL_WAIT_S + 10)) as client:
+    async with async_client(ca, timeout=httpx.Timeout(10.0, read=POLL_WAIT_S + 10)) as client:
         while not stop.is_set():
             poll = envelope.seal({"kind": "poll"}, node.home.id, hub.id, node.home.private_key)
             try:
@@ -39,7 +44,10 @@ async def run(node: Node, hub_url: str, stop: asyncio.Event, verify: bool | str 
                     answer = await asyncio.to_thread(_answer, node, request["envelope"])
                     await _post_answer(client, base, request["id"], answer)
             except (httpx.HTTPError, ValueError, KeyError) as e:
-                log.warning("hub %s unavailable (%s); retrying in %.1f s", base, e, backoff)
+                if (problem := tls.failure(e, "the hub")) is not None:
+                    log.error("hub %s: %s; retrying in %.1f s", base, problem, backoff)
+                else:
+                    log.warning("hub %s unavailable (%s); retrying in %.1f s", base, e, backoff)
                 try:
                     await asyncio.wait_for(stop.wait(), backoff)
                 except TimeoutError:

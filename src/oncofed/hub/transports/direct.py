@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from oncofed import tls
 from oncofed.hub.store import NodeRecord
 from oncofed.hub.transports.base import NodeUnreachable
 
@@ -11,6 +12,10 @@ PATH = "/node/requests"
 
 
 class DirectTransport:
+    """Posts the envelope to the node's URL with the hub's shared client, which verifies an
+    https node's certificate (see ``oncofed.tls``); a certificate the hub does not trust makes
+    the node unreachable, with the reason, like any other failure to connect."""
+
     def __init__(self, client: httpx.AsyncClient):
         self._client = client
 
@@ -20,7 +25,7 @@ class DirectTransport:
         except httpx.TimeoutException:
             raise TimeoutError from None
         except httpx.HTTPError as e:
-            raise NodeUnreachable(f"{type(e).__name__}: {e}") from None
+            raise NodeUnreachable(tls.failure(e, "the node") or f"{type(e).__name__}: {e}") from None
         if response.status_code != 200:
             raise NodeUnreachable(f"HTTP {response.status_code}: {response.text[:200]}")
         try:

@@ -11,6 +11,8 @@ errors included, is a Beacon document.
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +23,7 @@ from oncofed.beacon.request import PASSPORT_HEADER, parse_body, parse_get
 from oncofed.node import beacon
 from oncofed.node.beacon import Caller, Reply, Route
 from oncofed.node.handler import Node, Refused
+from oncofed.node.ratelimit import RateLimited
 
 
 def router(node: Node) -> APIRouter:
@@ -31,9 +34,14 @@ def router(node: Node) -> APIRouter:
     async def endpoint(request: Request, path: str = "") -> JSONResponse:
         """A Beacon v2 endpoint (see /api/map)."""
         info = beacon.beacon_info(node.home, str(request.url_for("endpoint", path="")).rstrip("/"))
-        caller, query, route = Caller("public"), None, Route(path.strip("/") or "?")
+        caller, query, route, retry = Caller("public"), None, Route(path.strip("/") or "?"), None
         try:
             caller = _caller(node, request.headers.get("authorization"), request.headers.get(PASSPORT_HEADER))
+            try:
+                node.buckets.take(caller.requester or f"ip:{request.client.host if request.client else '?'}")
+            except RateLimited as e:
+                retry = math.ceil(e.retry_after_s)
+                raise BeaconError(str(e), 429) from None
             found = beacon.route_of(path)
             if found is None:
                 return JSONResponse(beacon.DOCUMENTS[path.strip("/")](info))
@@ -45,7 +53,7 @@ def router(node: Node) -> APIRouter:
         else:
             reply = await run_in_threadpool(_locked, node, beacon.answer, node.con, info, route, query, caller,
                                             node.home.config.guard)
-        return _response(reply)
+        return _response(reply, retry)
 
     return api
 
@@ -73,7 +81,9 @@ def _locked(node: Node, fn, *args) -> Reply:
         return fn(*args)
 
 
-def _response(reply: Reply) -> JSONResponse:
+def _response(reply: Reply, retry_after_s: int | None = None) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if reply.status == 401 else None
+    if retry_after_s is not None:
+        headers = {"Retry-After": str(retry_after_s)}
     return JSONResponse(reply.body, status_code=reply.status, headers=headers)
 

@@ -27,6 +27,7 @@ from oncofed.node import beacon
 from oncofed.node import catalogue
 from oncofed.node.home import NodeHome
 from oncofed.node.permits import Permits
+from oncofed.node.ratelimit import Buckets, RateLimited
 from oncofed.privacy import differencing, guard
 from oncofed.store.store import Store
 
@@ -46,6 +47,7 @@ class Node:
     home: NodeHome
     con: duckdb.DuckDBPyConnection
     permits: Permits
+    buckets: Buckets
     versions: dict[str, str]  # dataset → content hash: fixed while the node serves (it holds the store)
     replay: envelope.ReplayCache = field(default_factory=envelope.ReplayCache)
     # (requester, cohort fingerprint) answered and remembered since the node started: asking
@@ -58,7 +60,7 @@ class Node:
         if home.config.hub is None:
             raise OncofedError(f"node {home.id} trusts no hub yet: run `oncofed node trust-hub` first")
         con = home.store().con
-        return cls(home, con, Permits(home.id, home.config.hub.id, home.config.visas),
+        return cls(home, con, Permits(home.id, home.config.hub.id, home.config.visas), Buckets(home.config.rate),
                    {d.id: d.content_hash for d in Store(con, home.store_path).datasets()
                                if d.content_hash})
 
@@ -86,10 +88,11 @@ class Node:
             try:
                 token = body.get("token")
                 requester = None if token is None else self._requester(token)
+                self.buckets.take(requester or f"anonymous via {self.home.config.hub.id}")
                 if isinstance(body.get("revocations"), str):
                     self.permits.offer(body["revocations"])
                 grants = self.grants(requester, body.get("passport"))
-            except (Refused, tokens.TokenError) as e:
+            except (Refused, tokens.TokenError, RateLimited) as e:
                 requester, refusal = None, str(e)
             return beacon.over_envelope(self.con, self.home, body.get("beacon"), requester, refusal, grants)
         if kind != "analysis":
@@ -99,8 +102,9 @@ class Node:
         try:
             requester = self._requester(body.get("token"))
             entry["requester"] = requester
+            self.buckets.take(requester)
             answer = self._analysis(body, requester, entry)
-        except (Refused, GuardRefusal, AnalysisError, tokens.TokenError) as e:
+        except (Refused, GuardRefusal, AnalysisError, tokens.TokenError, RateLimited) as e:
             reason = str(e)
             audit.append(self.con, {**entry, "outcome": "refused", "reason": reason})
             return {"status": "refused", "reason": reason}

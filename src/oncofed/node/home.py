@@ -22,6 +22,7 @@ from oncofed import ids
 from oncofed.auth import keys
 from oncofed.auth.visas import TrustConfig
 from oncofed.errors import NotANodeError, OncofedError
+from oncofed.node.ratelimit import RateLimit
 from oncofed.privacy.policy import GuardPolicy
 from oncofed.privacy.pseudonym import SECRET_BYTES, Pseudonymiser, new_secret
 from oncofed.store.store import Store
@@ -48,6 +49,7 @@ class NodeConfig(BaseModel):
     guard: GuardPolicy = Field(default_factory=GuardPolicy)
     analyses: list[str] | None = None  # allow-list of analysis names; None: every registered one
     visas: TrustConfig | None = None  # whose permits (GA4GH visas) open record-level access; None: nobody's
+    rate: RateLimit = Field(default_factory=RateLimit)  # how often one caller may ask
 
     @field_validator("country")
     @classmethod

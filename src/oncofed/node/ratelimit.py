@@ -15,8 +15,8 @@ MAX_CALLERS = 100_000  # buckets kept; the least recently seen caller is forgott
 
 class RateLimit(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    per_minute: float = Field(600, gt=0, description="requests a caller may make per minute, on average")
-    burst: int = Field(60, ge=1, description="requests a caller may make at once after a quiet spell")
+    per_minute: float = Field(6000, gt=0, description="requests a caller may make per minute, on average")
+    burst: int = Field(1000, ge=1, description="requests a caller may make at once after a quiet spell")
 
 
 class RateLimited(Exception):

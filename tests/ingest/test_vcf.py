@@ -234,6 +234,22 @@ def _lines_replaced(tmp_path, old: str, new: str, name="bad.vcf"):
     return path
 
 
+def _chr22_replaced(tmp_path, old: str, new: str, count: int = 1):
+    text = gzip.decompress(CHR22.read_bytes()).decode()
+    assert old in text
+    path = tmp_path / "bad.vcf"
+    path.write_text(text.replace(old, new, count))
+    return path
+
+
+def _chr22_record_twice(tmp_path):
+    text = gzip.decompress(CHR22.read_bytes()).decode()
+    record = next(line for line in text.splitlines(keepends=True) if line.startswith("22\t50310046\t"))
+    path = tmp_path / "twice.vcf"
+    path.write_text(text.replace(record, record + record))
+    return path
+
+
 def _truncated(tmp_path):
     path = tmp_path / "cut.vcf.gz"
     path.write_bytes(CHR7.read_bytes()[:60_000])
@@ -266,6 +282,14 @@ BROKEN = {
                      ["line 248", "field 'GT'", "a genotype such as 0/1", "got '1/x'"]),
     "allele beyond ALT": (lambda t: _lines_replaced(t, ":5:146:PASS:372:1/0:", ":5:146:PASS:372:3/0:"), [],
                           ["line 248", "field 'GT'", "no larger than the number of ALT", "got '3/0'"]),
+    # line 223 has two calls, 1|0 and 1|0
+    "bad genotype beside a good call": (
+        lambda t: _chr22_replaced(t, "1|0:1.000:-4.70,-0.67,-0.10", "1/x:1.000:-4.70,-0.67,-0.10"),
+        ["--assembly", "GRCh37"], ["line 223", "field 'GT'", "got '1/x'"]),
+    "a sample carrying a variant twice": (_chr22_record_twice, ["--assembly", "GRCh37"],
+                                          ["twice.vcf", "line 224", "GRCh37:22:50310046:", "twice (lines 223, 224)"]),
+    "empty line": (lambda t: _chr22_replaced(t, "\n22\t50310046\t", "\n\n22\t50310046\t"), ["--assembly", "GRCh37"],
+                   ["line 223", "wrong number of columns", "expected 14", "1 columns"]),
     "missing column": (lambda t: _lines_replaced(t, "\t.\t.\tCGA_WINEND=55002000;NS=2\t", "\t.\tCGA_WINEND=55002000;NS=2\t"),
                        [], ["bad.vcf", "line 61", "wrong number of columns", "expected 11", "10 columns"]),
     "sheet sample not in the VCF": (

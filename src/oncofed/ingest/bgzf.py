@@ -1,24 +1,30 @@
-"""Decompressing BGZF (bgzip) and gzip files whole, fast and strictly.
+"""Decompressing BGZF (bgzip) and gzip files into a file, fast and strictly.
 
-A BGZF file is a chain of small gzip members whose sizes are in their headers, so the
-members can be inflated on every core at once (zlib releases the GIL); that is most of the
-time of reading a large VCF. A file that is cut short or corrupt raises ``IngestError``
-instead of yielding a partial text: a truncated VCF must not ingest as a shorter one.
+A BGZF file is a chain of small gzip members whose sizes are in their headers, so groups of
+members are inflated on every core at once (ISA-L's inflate, about twice zlib's speed,
+releases the GIL) and written out in order; that is most of the time of reading a large VCF.
+The text goes to a file, not memory, so that DuckDB can split it on every core. A file that is
+cut short or corrupt raises ``IngestError`` instead of yielding a partial text: a truncated
+VCF must not ingest as a shorter one.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
+
+from isal import isal_zlib
 
 from oncofed.errors import IngestError
 
 MAGIC = b"\x1f\x8b"
 # The empty block every BGZF file ends with (SAM/BAM specification, section 4.1.2).
 EOF_BLOCK = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+GROUP = 64  # blocks per task: about 4 MB of text, large enough to keep the pool's overhead small
+CHUNK = 1 << 20  # compressed bytes fed at a time to a plain gzip stream
 
 
 def is_gzip(path: Path) -> bool:
@@ -26,31 +32,36 @@ def is_gzip(path: Path) -> bool:
         return f.read(2) == MAGIC
 
 
-def decompress(path: Path) -> bytes:
-    """The whole decompressed content of a BGZF or gzip file."""
+def inflate(path: Path, out: BinaryIO) -> None:
+    """Write the whole decompressed content of a BGZF or gzip file to ``out``."""
     data = path.read_bytes()
-    blocks = _blocks(data, str(path))
+    file = str(path)
+    blocks = _blocks(data, file)
     if blocks is None:
-        return _gunzip(data, str(path))
+        _gunzip(data, file, out)
+        return
     if not data.endswith(EOF_BLOCK):
-        raise IngestError("the file is truncated: it lacks the BGZF end-of-file block", file=str(path),
+        raise IngestError("the file is truncated: it lacks the BGZF end-of-file block", file=file,
                           expected="a complete bgzip file")
     view = memoryview(data)
 
-    def inflate(block: tuple[int, int, int]) -> bytes:
-        start, end, size = block
+    def block(start: int, end: int, size: int) -> bytes:
         try:
-            out = zlib.decompress(view[start:end], -15)
-        except zlib.error as e:
-            raise IngestError(f"the file is corrupt: {e}", file=str(path), record=f"BGZF block at byte {start}") from None
-        if len(out) != size:
-            raise IngestError("the file is corrupt: a BGZF block has the wrong size", file=str(path),
-                              record=f"BGZF block at byte {start}", expected=f"{size} bytes", got=len(out))
-        return out
+            text = isal_zlib.decompress(view[start:end], -15)
+        except isal_zlib.error as e:
+            raise IngestError(f"the file is corrupt: {e}", file=file, record=f"BGZF block at byte {start}") from None
+        if len(text) != size:
+            raise IngestError("the file is corrupt: a BGZF block has the wrong size", file=file,
+                              record=f"BGZF block at byte {start}", expected=f"{size} bytes", got=len(text))
+        return text
+
+    def group(first: int) -> bytes:
+        return b"".join(block(*b) for b in blocks[first:first + GROUP])
 
     workers = min(len(os.sched_getaffinity(0)), 8)
     with ThreadPoolExecutor(workers) as pool:
-        return b"".join(pool.map(inflate, blocks, chunksize=64))
+        for text in pool.map(group, range(0, len(blocks), GROUP)):
+            out.write(text)
 
 
 def _blocks(data: bytes, file: str) -> list[tuple[int, int, int]] | None:
@@ -82,17 +93,18 @@ def _blocks(data: bytes, file: str) -> list[tuple[int, int, int]] | None:
     return blocks
 
 
-def _gunzip(data: bytes, file: str) -> bytes:
-    """Plain gzip, possibly several members one after another."""
-    parts, rest = [], data
-    while rest:
-        d = zlib.decompressobj(wbits=31)
-        try:
-            parts.append(d.decompress(rest))
-        except zlib.error as e:
-            raise IngestError(f"the file is corrupt: {e}", file=file) from None
+def _gunzip(data: bytes, file: str, out: BinaryIO) -> None:
+    """Plain gzip, possibly several members one after another, streamed."""
+    view, at = memoryview(data), 0
+    while at < len(data):
+        d = isal_zlib.decompressobj(wbits=31)
+        while not d.eof and at < len(data):
+            chunk = view[at:at + CHUNK]
+            try:
+                out.write(d.decompress(chunk))
+            except isal_zlib.error as e:
+                raise IngestError(f"the file is corrupt: {e}", file=file) from None
+            at += len(chunk) - len(d.unused_data)
         if not d.eof:
             raise IngestError("the file is truncated: the gzip stream ends early", file=file,
                               expected="a complete gzip file")
-        rest = d.unused_data
-    return b"".join(parts)

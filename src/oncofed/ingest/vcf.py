@@ -42,14 +42,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tempfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cyvcf2
 import duckdb
+import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from oncofed.errors import IngestError
 from oncofed.ingest import bgzf, samplesheet
@@ -100,6 +104,8 @@ _TUMOUR_NAMES, _NORMAL_NAMES = {"TUMOR", "TUMOUR"}, {"NORMAL"}
 _BASES = "[ACGTNacgtn]+"
 _ALLELE = rf"{_BASES}|\*|\.|<[^>]+>|[^,]*[\[\]][^,]*"
 _GT = r"(\.|[0-9]+)([/|](\.|[0-9]+))*"
+NEWLINE = ord("\n")
+_CHROM_LINE = re.compile(rb"^#CHROM.*$", re.M)
 
 
 def normalise_assembly(name: str) -> str:
@@ -268,20 +274,11 @@ def read(paths: list[Path], ctx: IngestContext) -> Batch:
         sheet.check_covers({h.name: h.samples for h in headers})
     plans = [(h, assembly(h, ctx.assembly), samples_of(h, sheet)) for h in headers]
     ctx.progress(total=sum(f.stat().st_size for f in files), description="reading VCF")
-    con = duckdb.connect()
     try:
-        con.execute(f"CREATE TEMP TABLE variants_all ({_columns('variants')}, line BIGINT, file VARCHAR)")
-        con.execute(f"CREATE TEMP TABLE calls_all ({_columns('calls')}, line BIGINT, file VARCHAR)")
-        con.register("consequences", pa.table({
-            "term": [t for t, _ in CONSEQUENCES], "code": [c for _, c in CONSEQUENCES],
-            "severity": list(range(len(CONSEQUENCES)))}))
-        skipped: dict[str, int] = {}
-        for header, asm, samples in plans:
-            _read_file(con, header, asm, samples, ctx, skipped)
-            ctx.progress(advance=header.path.stat().st_size)
-        variants, calls = _combine(con)
-    finally:
-        con.close()
+        variants, calls, skipped = _read_all(plans, ctx, numbered=False)
+    except _Unnumbered:
+        # an error must name its line: read again with the lines numbered, which it reports
+        variants, calls, skipped = _read_all(plans, dataclasses.replace(ctx, progress=lambda **_: None), numbered=True)
     if any(skipped.values()):
         ctx.progress(description="VCF records skipped: " + ", ".join(f"{k} ×{n}" for k, n in skipped.items() if n))
     individuals, biosamples = _sample_rows([s for _, _, ss in plans for s in ss], ctx)
@@ -292,123 +289,215 @@ def read(paths: list[Path], ctx: IngestContext) -> Batch:
                  [SourceFile.of(f) for f in files])
 
 
+class _Unnumbered(Exception):
+    """An error to report in a reading whose records carry no line numbers (see ``_load``)."""
+
+
+def _read_all(plans: list[tuple[Header, str, list[Sample]]], ctx: IngestContext,
+              numbered: bool) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    con = duckdb.connect()
+    try:
+        con.execute(f"CREATE TEMP TABLE variants_all ({_columns('variants')}, line BIGINT, file VARCHAR)")
+        con.execute(f"CREATE TEMP TABLE calls_all ({_columns('calls')}, line BIGINT, file VARCHAR)")
+        con.register("consequences", pa.table({
+            "term": [t for t, _ in CONSEQUENCES], "code": [c for _, c in CONSEQUENCES],
+            "severity": list(range(len(CONSEQUENCES)))}))
+        skipped: dict[str, int] = {}
+        for header, asm, samples in plans:
+            _read_file(con, header, asm, samples, ctx, skipped, numbered)
+            ctx.progress(advance=header.path.stat().st_size)
+        return *_combine(con, numbered), skipped
+    finally:
+        con.close()
+
+
 def _columns(table: str) -> str:
     return ", ".join(f"{c.name} {c.type}" for c in TABLES[table].columns)
 
 
-def _text(header: Header) -> tuple[pa.Buffer, int]:
-    """The file's records as text, and the line number of the first one."""
-    path, where = header.path, str(header.path)
-    if header.bcf:
-        vcf = cyvcf2.VCF(where)
-        try:
-            lines = [vcf.raw_header.encode()] + [str(v).encode() for v in vcf]
-        except Exception as e:  # noqa: BLE001 - htslib errors arrive as plain exceptions
-            raise IngestError(f"the BCF file is truncated or corrupt: {e}", file=where) from None
-        finally:
-            vcf.close()
-        data = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
-    else:
-        data = bgzf.decompress(path) if bgzf.is_gzip(path) else path.read_bytes()
-    at = 0 if data.startswith(b"#CHROM") else data.find(b"\n#CHROM") + 1
-    if at == 0 and not data.startswith(b"#CHROM"):
-        raise IngestError("no #CHROM header line", file=where, expected="a line starting with #CHROM")
-    end = data.find(b"\n", at)
-    start = len(data) if end < 0 else end + 1
-    return pa.py_buffer(data).slice(start), data.count(b"\n", 0, start) + 1
+@dataclass(frozen=True)
+class Text:
+    """A file's records as VCF text in a file: ``skip`` lines of header, then the records
+    from byte ``start``, the first of them on line ``skip + 1``."""
+    path: Path
+    skip: int
+    start: int
 
 
-def _records(header: Header) -> pa.Table:
-    """The records as text columns, the sample columns named s0, s1, …, and each one's line."""
-    body, first_line = _text(header)
-    names = list(FIXED[:8]) + (["FORMAT"] + [f"s{i}" for i in range(len(header.samples))] if header.samples else [])
-    where = str(header.path)
-    # INFO is long and read only for annotation and somatic status
-    skip = {"ID", "QUAL"} | (set() if set(header.declared("INFO")) & _INFO_READ else {"INFO"})
-    options = (pacsv.ReadOptions(column_names=names, block_size=1 << 24),
-               pacsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False, ignore_empty_lines=False),
-               pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[],
-                                    strings_can_be_null=False, include_columns=[n for n in names if n not in skip]))
+@contextmanager
+def _text(header: Header) -> Iterator[Text]:
+    """The records as text DuckDB can read on every core: a plain VCF as it is; a (b)gzipped
+    VCF inflated into a temporary file; a BCF written out as VCF by htslib."""
+    path = header.path
+    with tempfile.TemporaryDirectory(prefix="oncofed-vcf-") as folder:
+        text = path
+        if header.bcf or bgzf.is_gzip(path):
+            text = Path(folder) / "records.vcf"
+            with open(text, "wb") as out:
+                _write_bcf(header, out) if header.bcf else bgzf.inflate(path, out)
+        with open(text, "rb") as f:
+            start = records_start(f)
+        if start is None:
+            raise IngestError("no #CHROM header line", file=str(path), expected="a line starting with #CHROM")
+        yield Text(text, *start)
+
+
+def records_start(text: BinaryIO) -> tuple[int, int] | None:
+    """(lines, bytes) of VCF text before the first record, which follows the #CHROM line;
+    None without that line."""
+    head = b""
+    while True:
+        more = text.read(max(1 << 20, len(head)))
+        head += more
+        found = _CHROM_LINE.search(head)
+        if found and (found.end() < len(head) or not more):
+            start = min(found.end() + 1, len(head))
+            return head.count(b"\n", 0, start), start
+        if not more:
+            return None
+
+
+def _write_bcf(header: Header, out: BinaryIO) -> None:
+    vcf = cyvcf2.VCF(str(header.path))
     try:
-        table = pacsv.read_csv(body, *options)
-    except pa.ArrowInvalid as e:
-        if "Empty CSV file" in str(e):
-            return pa.table({n: pa.array([], pa.string()) for n in names if n not in skip}
-                            | {"line": pa.array([], pa.int64())})
-        line, columns = _first_line_with_columns_other_than(body, len(names), first_line)
-        if line is None:
-            raise IngestError(f"not a readable VCF body: {e}", file=where) from None
-        raise IngestError("a record with the wrong number of columns", file=where, line=line,
-                          expected=f"{len(names)} tab-separated columns ({len(header.samples)} samples)",
-                          got=f"{columns} columns") from None
-    return table.append_column("line", pa.arange(first_line, first_line + table.num_rows))
+        out.write(vcf.raw_header.encode())
+        for v in vcf:
+            line = str(v).encode()
+            out.write(line if line.endswith(b"\n") else line + b"\n")
+    except Exception as e:  # noqa: BLE001 - htslib errors arrive as plain exceptions
+        raise IngestError(f"the BCF file is truncated or corrupt: {e}", file=str(header.path)) from None
+    finally:
+        vcf.close()
 
 
-def _first_line_with_columns_other_than(body: pa.Buffer, n: int, first_line: int) -> tuple[int | None, int]:
-    """The line to name in an error, and its number of columns (pyarrow's parallel reader
-    knows neither)."""
-    for i, line in enumerate(body.to_pybytes().split(b"\n")):
-        if line and line.count(b"\t") != n - 1:
-            return first_line + i, line.count(b"\t") + 1
-    return None, 0
+def first_blank_line(text: np.ndarray) -> int | None:
+    """The offset of the first empty line in VCF text, which no record may be (DuckDB would
+    skip it unseen and number the lines after it wrongly)."""
+    if text.size and text[0] == NEWLINE:
+        return 0
+    step = 1 << 22
+    for at in range(1, text.size, step):
+        piece = text[at - 1:at + step]
+        ends = np.flatnonzero(piece == NEWLINE)
+        twice = np.flatnonzero(np.diff(ends) == 1)
+        if twice.size:
+            return at + int(ends[twice[0]])
+    return None
+
+
+def _column_error(header: Header, text: Text, n: int, reason: str) -> IngestError:
+    """The error for a body DuckDB cannot split into ``n`` columns, naming the first line
+    with another number (an empty line has one), found by reading the text line by line."""
+    where = str(header.path)
+    with open(text.path, "rb") as f:
+        f.seek(text.start)
+        for i, line in enumerate(f):
+            columns = line.count(b"\t") + 1
+            if columns != n:
+                return IngestError("a record with the wrong number of columns", file=where, line=text.skip + 1 + i,
+                                   expected=f"{n} tab-separated columns ({len(header.samples)} samples)",
+                                   got=f"{columns} columns")
+    return IngestError(f"not a readable VCF body: {reason}", file=where)
 
 
 def _read_file(con: duckdb.DuckDBPyConnection, header: Header, asm: str, samples: list[Sample],
-               ctx: IngestContext, skipped: dict[str, int]) -> None:
-    records = _records(header)
-    if not records.num_rows:
-        return  # a VCF without records: its samples are still the biosamples it names
+               ctx: IngestContext, skipped: dict[str, int], numbered: bool) -> None:
     where = str(header.path)
-    con.register("raw", records)
+    with _text(header) as text:
+        if not _load(con, header, text, bool(samples), numbered):
+            return  # a VCF without records: its samples are still the biosamples it names
     try:
-        _check_records(con, where, header.bcf)
-        con.execute(_ALLELES.replace("{chromosome}", _chromosomes(con)))
+        _check_records(con, where, header.bcf, numbered)
+        con.execute(_ALLELES.replace("{chromosome}", _chromosomes(con)).replace("{assembly}", asm))
         for name, sql in (("filtered records", "SELECT count(*) FROM raw WHERE FILTER NOT IN ('PASS', '.')"),
                           ("symbolic or breakend alleles", "SELECT count(*) FROM alt_alleles WHERE NOT sequence")):
             skipped[name] = skipped.get(name, 0) + one(con, sql)[0]
         _annotations(con, header)
         if samples:
-            _calls(con, header, samples, ctx)
+            _calls(con, header, samples, ctx, numbered)
         carried = "SEMI JOIN file_calls c ON c.line = a.line AND c.k = a.k" if samples else ""
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE file_variants AS
-            SELECT '{asm}:' || a.chromosome || ':' || a.position || ':' || a.ref || ':' || a.alt AS id, a.*
-            FROM alt_alleles a {carried} WHERE a.sequence""")
         con.execute(f"""
             INSERT INTO variants_all SELECT a.id, '{asm}', a.chromosome, a.position, a.ref, a.alt, n.gene,
                 n.hgvs_g, n.hgvs_c, n.hgvs_p, {_VARIANT_CLASS}, n.consequence, a.line, ?
-            FROM file_variants a LEFT JOIN annotation n ON n.line = a.line AND n.k = a.k""", [where])
+            FROM alt_alleles a {carried} LEFT JOIN annotation n ON n.line = a.line AND n.k = a.k
+            WHERE a.sequence""", [where])
         if samples:
             con.execute("""
-                INSERT INTO calls_all SELECT a.id, c.biosample_id, c.individual_id, c.genotype, c.zygosity,
-                    c.origin, c.allele_fraction, c.depth, c.line, ?
-                FROM file_calls c JOIN file_variants a ON a.line = c.line AND a.k = c.k""", [where])
+                INSERT INTO calls_all SELECT a.id, c.biosample_id, c.individual_id, c.genotype, c.zygosity, c.origin,
+                    c.allele_fraction, c.depth, c.line, ?
+                FROM file_calls c JOIN alt_alleles a ON a.line = c.line AND a.k = c.k WHERE a.sequence""", [where])
     finally:
-        con.unregister("raw")
+        con.execute("DROP VIEW raw")
+        con.execute("DROP TABLE records")
 
 
-def _first_bad(con, where: str, checks: list[tuple[str, str, str]], bcf: bool, relation: str = "raw",
-               got_sql: dict[str, str] | None = None) -> None:
+def _load(con, header: Header, text: Text, with_samples: bool, numbered: bool) -> bool:
+    """The records that can matter as table ``records`` (view ``raw``, by ``line``); False when
+    the file has none.
+
+    DuckDB splits the text on every core, and the records only a check or a call can come
+    from are kept: a record that passed its filters, has plain alleles and a GT first in
+    FORMAT, and whose samples' genotypes hold no ALT allele gives neither a variant nor a
+    call, and there are most such records in a many-sample file. Line numbers would make the
+    reading serial, so ``numbered=False`` keys the records by their order instead; an error
+    that must name a line then raises ``_Unnumbered`` (see ``read``).
+    """
+    names = list(FIXED[:8]) + (["FORMAT"] + [f"s{i}" for i in range(len(header.samples))] if header.samples else [])
+    if text.start >= text.path.stat().st_size:
+        return False
+    if first_blank_line(np.memmap(text.path, np.uint8, "r", offset=text.start)) is not None:
+        raise _column_error(header, text, len(names), "an empty line")
+    # INFO is long and read only for annotation and somatic status
+    skip = {"ID", "QUAL"} | (set() if set(header.declared("INFO")) & _INFO_READ else {"INFO"})
+    columns = ", ".join(f"{_literal(n)}: 'VARCHAR'" for n in names)
+    source = (f"read_csv({_literal(str(text.path))}, delim='\\t', quote='', escape='', header=false, "
+              f"auto_detect=false, compression='none', skip={text.skip}, max_line_size={1 << 24}, "
+              f"columns={{{columns}}}, force_not_null=[{', '.join(_literal(n) for n in names)}])")
+    ordinary = (f"FILTER IN ('PASS', '.') AND CHROM <> '' AND NOT contains(CHROM, ':') "
+                f"AND coalesce(TRY_CAST(POS AS BIGINT) >= 1, false) AND regexp_full_match(REF, '{_BASES}') "
+                f"AND regexp_full_match(ALT, '{_BASES}(,{_BASES})*')")
+    if with_samples:
+        gt_first = "(FORMAT = 'GT' OR starts_with(FORMAT, 'GT:'))"
+        carriers = " OR ".join(f"regexp_matches(s{i}, '^[^:]*[1-9]')" for i in range(len(header.samples)))
+        kept = f"NOT ({ordinary} AND {gt_first}) OR {carriers}"
+    else:
+        kept = "true"
+    selected = ", ".join(n for n in names if n not in skip)
+    line = f"ordinality + {text.skip} AS line, " if numbered else ""
+    try:
+        con.execute(f"CREATE TEMP TABLE records AS SELECT {line}{selected} FROM {source}"
+                    f"{' WITH ORDINALITY' if numbered else ''} WHERE {kept}")
+    except (duckdb.InvalidInputException, duckdb.ConversionException) as e:
+        raise _column_error(header, text, len(names), str(e).splitlines()[0]) from None
+    con.execute(f"CREATE TEMP VIEW raw AS SELECT {'' if numbered else 'rowid AS line, '}* FROM records")
+    return True
+
+
+def _first_bad(con, where: str, checks: list[tuple[str, str, str]], bcf: bool, numbered: bool,
+               relation: str = "raw", got_sql: dict[str, str] | None = None) -> None:
     """One scan for several checks; the earliest bad record is reported."""
     firsts = ", ".join(f"min(CASE WHEN {sql} THEN line END)" for _, sql, _ in checks)
     found = one(con, f"SELECT {firsts} FROM {relation}")
     hits = [(line, c) for line, c in zip(found, checks) if line is not None]
     if not hits:
         return
-    line, (field, _, expected) = min(hits, key=lambda h: h[0])
-    got = one(con, f"SELECT {(got_sql or {}).get(field, field)} FROM {relation} WHERE line = ?", [line])[0]
+    if not numbered:
+        raise _Unnumbered
+    line, (field, bad, expected) = min(hits, key=lambda h: h[0])
+    got = con.execute(f"SELECT {(got_sql or {}).get(field, field)} FROM {relation} WHERE line = ? AND {bad} LIMIT 1",
+                      [line]).fetchall()[0][0]
     raise IngestError(f"a malformed {field}", file=where, line=None if bcf else line,
                       record=str(line) if bcf else None, field=field.split(" ")[0], expected=expected, got=got)
 
 
-def _check_records(con, where: str, bcf: bool) -> None:
+def _check_records(con, where: str, bcf: bool, numbered: bool) -> None:
     _first_bad(con, where, [
         ("CHROM", "CHROM = '' OR CHROM LIKE '%:%'", "a chromosome name"),
         ("POS", "TRY_CAST(POS AS BIGINT) IS NULL OR TRY_CAST(POS AS BIGINT) < 1", "a position of 1 or more"),
         ("REF", f"NOT regexp_full_match(REF, '{_BASES}')", "bases A, C, G, T or N"),
         ("ALT", f"NOT regexp_full_match(ALT, '({_ALLELE})(,({_ALLELE}))*')",
          "bases, '.', '*', a symbolic <ID> or a breakend, separated by commas"),
-    ], bcf)
+    ], bcf, numbered)
 
 
 # One row per ALT allele of every record that passed its filters; the normalised variant.
@@ -432,11 +521,12 @@ WITH split AS (
     SELECT *, CASE WHEN len(ref1) > 1 AND len(alt1) > 1 THEN
         len(list_filter(range(1, least(len(ref1), len(alt1))), lambda i: left(ref1, i) = left(alt1, i)))
         ELSE 0 END AS p FROM cut
+), normalised AS (
+    SELECT line, k, alt_raw, sequence, {{chromosome}} AS chromosome,
+           pos + p AS position, ref1[p + 1:] AS ref, alt1[p + 1:] AS alt
+    FROM prefix
 )
-SELECT line, k, alt_raw, sequence,
-       {{chromosome}} AS chromosome,
-       pos + p AS position, ref1[p + 1:] AS ref, alt1[p + 1:] AS alt
-FROM prefix
+SELECT *, '{{assembly}}:' || chromosome || ':' || position || ':' || ref || ':' || alt AS id FROM normalised
 """
 
 def chromosome(name: str) -> str:
@@ -534,7 +624,7 @@ def _annotations(con, header: Header) -> None:
         GROUP BY t.line, t.k""")
 
 
-def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext) -> None:
+def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext, numbered: bool) -> None:
     """file_calls(line, k, biosample_id, individual_id, genotype, zygosity, origin,
     allele_fraction, depth): one row per sample and ALT it carries."""
     where = str(header.path)
@@ -543,10 +633,16 @@ def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext) -> No
     keys = ("GT", "DP", "AD", "AF", "FREQ", "FT")
     positions = {k.lower(): [(f.split(":").index(k) + 1) if k in f.split(":") else 0 for f in formats] for k in keys}
     if len(formats) == 1:  # the usual case: every position is a constant, no join
-        fmt_join = f"(SELECT {', '.join(f'{v[0]} AS {k}' for k, v in positions.items())}) m"
+        fmt_join, has_gt = "", "true" if positions["gt"][0] else "false"
+
+        def field(key: str, i: int) -> str:
+            return f"split_part(r.s{i}, ':', {positions[key][0]})" if positions[key][0] else "NULL"
     else:
         con.register("fmt", pa.table({"FORMAT": formats} | positions))
-        fmt_join = "fmt m USING (FORMAT)"
+        fmt_join, has_gt = "JOIN fmt m USING (FORMAT)", "m.gt > 0"
+
+        def field(key: str, i: int) -> str:
+            return f"CASE WHEN m.{key} > 0 THEN split_part(r.s{i}, ':', m.{key}) END"
     ad_per_allele = fmt.get("AD", {}).get("Number") == "R"
     info = header.declared("INFO")
     status = "NULL"
@@ -555,32 +651,30 @@ def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext) -> No
         status = ("CASE WHEN regexp_matches(r.INFO, '(^|;)SOMATIC(;|$)') THEN 'somatic' "
                   f"WHEN {ss} IN ('somatic', '2') THEN 'somatic' "
                   f"WHEN {ss} IN ('germline', 'loh', '1', '3') THEN 'germline' END")
-    field = "CASE WHEN m.{key} > 0 THEN split_part(r.s{i}, ':', m.{key}) END"
     biosamples = ctx.pseudonyms.many(f"{ctx.dataset_id}/biosample", [s.biosample for s in samples])
     individuals = ctx.pseudonyms.many(ctx.dataset_id, [s.individual for s in samples])
     selects = []
     for i, s in enumerate(samples):
-        normal_gt = field.format(key="gt", i=s.normal) if s.normal is not None else "NULL"
+        normal_gt = field("gt", s.normal) if s.normal is not None else "NULL"
         selects.append(f"""
             SELECT * FROM (
                 SELECT r.line, r.ALT AS alts, '{biosamples[i]}' AS biosample_id, '{individuals[i]}' AS individual_id,
-                       {field.format(key='gt', i=i)} AS gt, {field.format(key='dp', i=i)} AS dp,
-                       {field.format(key='ad', i=i)} AS ad, {field.format(key='af', i=i)} AS af,
-                       {field.format(key='freq', i=i)} AS freq, {field.format(key='ft', i=i)} AS ft,
-                       {normal_gt} AS normal_gt, {status} AS status,
+                       {field('gt', i)} AS gt, {field('dp', i)} AS dp, {field('ad', i)} AS ad, {field('af', i)} AS af,
+                       {field('freq', i)} AS freq, {field('ft', i)} AS ft, {normal_gt} AS normal_gt, {status} AS status,
                        {_literal(s.origin)} AS sheet_origin, {_literal(s.tumour_normal)} AS tumour_normal
-                FROM raw r {"CROSS JOIN" if len(formats) == 1 else "JOIN"} {fmt_join}
-                WHERE r.FILTER IN ('PASS', '.') AND r.ALT <> '.' AND m.gt > 0)
+                FROM raw r {fmt_join}
+                WHERE r.FILTER IN ('PASS', '.') AND r.ALT <> '.' AND {has_gt})
             WHERE gt NOT IN ('0/0', '0|0', './.', '.|.', '0', '.') AND regexp_matches(gt, '[1-9]')""")
     con.execute("CREATE OR REPLACE TEMP TABLE sample_calls AS " + " UNION ALL ".join(selects))
     if len(formats) > 1:
         con.unregister("fmt")
+    diploid = "gt IN ('0/1', '1/0', '1/1', '0|1', '1|0', '1|1')"  # valid whatever the ALT: no parsing
     _first_bad(con, where, [
-        ("GT", f"NOT regexp_full_match(gt, '{_GT}')", "a genotype such as 0/1, 1|1 or ./1"),
-        ("GT allele", "list_max([TRY_CAST(x AS INTEGER) FOR x IN regexp_split_to_array(gt, '[/|]')]) > "
-                      "len(string_split(alts, ','))", "allele numbers no larger than the number of ALT alleles"),
+        ("GT", f"NOT ({diploid} OR regexp_full_match(gt, '{_GT}'))", "a genotype such as 0/1, 1|1 or ./1"),
+        ("GT allele", f"NOT {diploid} AND list_max([TRY_CAST(x AS INTEGER) FOR x IN regexp_split_to_array(gt, "
+                      "'[/|]')]) > len(string_split(alts, ','))", "allele numbers no larger than the number of ALT alleles"),
         ("DP", "dp NOT IN ('', '.') AND TRY_CAST(dp AS INTEGER) IS NULL", "an integer depth"),
-    ], header.bcf, relation="sample_calls", got_sql={"GT allele": "gt"})
+    ], header.bcf, numbered, relation="sample_calls", got_sql={"GT allele": "gt"})
     fraction = [
         "TRY_CAST(nullif(split_part(af, ',', k), '.') AS DOUBLE)",
         "CASE WHEN NOT contains(alts, ',') THEN TRY_CAST(rtrim(freq, '%') AS DOUBLE) / 100 END",
@@ -603,7 +697,7 @@ def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext) -> No
 
     passed = "(SELECT * FROM sample_calls WHERE ft IS NULL OR ft IN ('', '.', 'PASS'))"
     # Most calls are of one ALT in a diploid genotype: read them without lists.
-    simple = "NOT contains(alts, ',') AND gt IN ('0/1', '1/0', '1/1', '0|1', '1|0', '1|1')"
+    simple = f"NOT contains(alts, ',') AND {diploid}"
     one_alt = select(
         "1", "gt", f"CASE WHEN gt IN ('1/1', '1|1') THEN '{HOMOZYGOUS}' ELSE '{HETEROZYGOUS}' END",
         "contains(normal_gt, '1')", "normal_gt IS NOT NULL AND NOT contains(normal_gt, '.')",
@@ -622,14 +716,14 @@ def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext) -> No
         "k", "CASE WHEN contains(gt, '/') THEN array_to_string(split, '/') ELSE array_to_string(split, '|') END",
         zygosity, "list_contains(normal_alleles, CAST(k AS VARCHAR))",
         "normal_alleles IS NOT NULL AND NOT list_contains(normal_alleles, '.')", per_alt)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE file_calls AS {one_alt} UNION ALL {any_alt}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW file_calls AS {one_alt} UNION ALL {any_alt}")
 
 
 def _literal(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
-def _combine(con) -> tuple[pa.Table, pa.Table]:
+def _combine(con, numbered: bool) -> tuple[pa.Table, pa.Table]:
     """One row per variant across the files; a sample carrying one variant twice is an error."""
     # Only a variant read from two records can be carried twice by one sample.
     con.execute("CREATE OR REPLACE TEMP TABLE twice AS SELECT id FROM variants_all GROUP BY id HAVING count(*) > 1")
@@ -637,6 +731,8 @@ def _combine(con) -> tuple[pa.Table, pa.Table]:
         SELECT variant_id, list(file ORDER BY file, line)[1], list(line ORDER BY file, line)
         FROM calls_all WHERE variant_id IN (SELECT id FROM twice)
         GROUP BY variant_id, biosample_id HAVING count(*) > 1 LIMIT 1""").fetchall()
+    if dup and not numbered:
+        raise _Unnumbered
     if dup:
         variant, file, lines = dup[0]
         raise IngestError(f"a sample carries variant {variant} twice (lines {', '.join(map(str, lines[:6]))})",

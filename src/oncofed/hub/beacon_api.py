@@ -73,14 +73,20 @@ def router(researcher: Callable[..., tuple[str, str]]) -> APIRouter:
                                 headers=headers)
         return JSONResponse(body)
 
+    def route(path: str, endpoint, **options) -> None:
+        for method in ("GET", "POST"):  # a route per method: each its own OpenAPI operation
+            name = "".join(c if c.isalnum() else "_" for c in path.removeprefix("/api/")) or "root"
+            api.add_api_route(path, endpoint, methods=[method], operation_id=f"beacon_{name}_{method.lower()}",
+                              **options)
+
     for name in responses.DOCUMENTS:
-        api.add_api_route(f"/api/{name}".rstrip("/"), document, methods=["GET", "POST"], include_in_schema=bool(name))
-    api.add_api_route("/api/filtering_terms", query, methods=["GET", "POST"])
+        route(f"/api/{name}".rstrip("/"), document, include_in_schema=bool(name))
+    route("/api/filtering_terms", query)
     for e in ENTRY_TYPES.values():
-        api.add_api_route(f"/api/{e.path}", query, methods=["GET", "POST"])
-        api.add_api_route(f"/api/{e.path}/{{id}}", query, methods=["GET", "POST"])
+        route(f"/api/{e.path}", query)
+        route(f"/api/{e.path}/{{id}}", query)
         for related in [*e.related, *(["filtering_terms"] if e.collection else [])]:
-            api.add_api_route(f"/api/{e.path}/{{id}}/{related}", query, methods=["GET", "POST"])
+            route(f"/api/{e.path}/{{id}}/{related}", query)
     return api
 
 

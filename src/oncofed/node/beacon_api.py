@@ -29,8 +29,6 @@ from oncofed.node.ratelimit import RateLimited
 def router(node: Node) -> APIRouter:
     api = APIRouter()
 
-    @api.api_route("", methods=["GET", "POST"], include_in_schema=False)
-    @api.api_route("/{path:path}", methods=["GET", "POST"])
     async def endpoint(request: Request, path: str = "") -> JSONResponse:
         """A Beacon v2 endpoint (see /api/map)."""
         info = beacon.beacon_info(node.home, str(request.url_for("endpoint", path="")).rstrip("/"))
@@ -55,6 +53,9 @@ def router(node: Node) -> APIRouter:
                                             node.home.config.guard)
         return _response(reply, retry)
 
+    for method in ("GET", "POST"):  # a route per method, so each has its own OpenAPI operation
+        api.add_api_route("", endpoint, methods=[method], include_in_schema=False)
+        api.add_api_route("/{path:path}", endpoint, methods=[method], operation_id=f"beacon_{method.lower()}")
     return api
 
 

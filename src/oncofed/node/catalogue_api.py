@@ -16,6 +16,8 @@ from oncofed.node import catalogue
 from oncofed.node.handler import Node
 
 Format = Annotated[str | None, Query(description="turtle, json-ld or rdf-xml (overrides Accept)")]
+# what each layer's 200 may be, for the OpenAPI description (the default says JSON only)
+RDF = {200: {"description": "the layer's metadata", "content": {media: {} for media, _ in formats.FORMATS.values()}}}
 
 
 def router(node: Node) -> APIRouter:
@@ -38,23 +40,23 @@ def router(node: Node) -> APIRouter:
     async def serve(request: Request, path: str, format: str | None) -> Response:
         return await run_in_threadpool(layer, request, path, format)
 
-    @api.get("/fdp")
+    @api.get("/fdp", responses=RDF)
     async def fdp(request: Request, format: Format = None) -> Response:
         return await serve(request, "/fdp", format)
 
-    @api.get("/catalog/{node_id}")
+    @api.get("/catalog/{node_id}", responses=RDF)
     async def catalog(request: Request, node_id: str, format: Format = None) -> Response:
         return await serve(request, f"/catalog/{node_id}", format)
 
-    @api.get("/dataset/{dataset_id}")
+    @api.get("/dataset/{dataset_id}", responses=RDF)
     async def dataset(request: Request, dataset_id: str, format: Format = None) -> Response:
         return await serve(request, f"/dataset/{dataset_id}", format)
 
-    @api.get("/dataset/{dataset_id}/version/{n}")
+    @api.get("/dataset/{dataset_id}/version/{n}", responses=RDF)
     async def version(request: Request, dataset_id: str, n: int, format: Format = None) -> Response:
         return await serve(request, f"/dataset/{dataset_id}/version/{n}", format)
 
-    @api.get("/distribution/{dataset_id}")
+    @api.get("/distribution/{dataset_id}", responses=RDF)
     async def distribution(request: Request, dataset_id: str, format: Format = None) -> Response:
         return await serve(request, f"/distribution/{dataset_id}", format)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
 
 from isal import isal_zlib
 
@@ -32,13 +32,13 @@ def is_gzip(path: Path) -> bool:
         return f.read(2) == MAGIC
 
 
-def inflate(path: Path, out: BinaryIO) -> None:
-    """Write the whole decompressed content of a BGZF or gzip file to ``out``."""
+def inflate(path: Path, write: Callable[[bytes], object]) -> None:
+    """The whole decompressed content of a BGZF or gzip file, given to ``write`` in order."""
     data = path.read_bytes()
     file = str(path)
     blocks = _blocks(data, file)
     if blocks is None:
-        _gunzip(data, file, out)
+        _gunzip(data, file, write)
         return
     if not data.endswith(EOF_BLOCK):
         raise IngestError("the file is truncated: it lacks the BGZF end-of-file block", file=file,
@@ -61,7 +61,7 @@ def inflate(path: Path, out: BinaryIO) -> None:
     workers = min(len(os.sched_getaffinity(0)), 8)
     with ThreadPoolExecutor(workers) as pool:
         for text in pool.map(group, range(0, len(blocks), GROUP)):
-            out.write(text)
+            write(text)
 
 
 def _blocks(data: bytes, file: str) -> list[tuple[int, int, int]] | None:
@@ -93,7 +93,7 @@ def _blocks(data: bytes, file: str) -> list[tuple[int, int, int]] | None:
     return blocks
 
 
-def _gunzip(data: bytes, file: str, out: BinaryIO) -> None:
+def _gunzip(data: bytes, file: str, write: Callable[[bytes], object]) -> None:
     """Plain gzip, possibly several members one after another, streamed."""
     view, at = memoryview(data), 0
     while at < len(data):
@@ -101,7 +101,7 @@ def _gunzip(data: bytes, file: str, out: BinaryIO) -> None:
         while not d.eof and at < len(data):
             chunk = view[at:at + CHUNK]
             try:
-                out.write(d.decompress(chunk))
+                write(d.decompress(chunk))
             except isal_zlib.error as e:
                 raise IngestError(f"the file is corrupt: {e}", file=file) from None
             at += len(chunk) - len(d.unused_data)

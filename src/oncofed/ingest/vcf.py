@@ -41,10 +41,11 @@ declares it per allele (``Number=R``). Depth: FORMAT ``DP``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,19 +328,53 @@ class Text:
 @contextmanager
 def _text(header: Header) -> Iterator[Text]:
     """The records as text DuckDB can read on every core: a plain VCF as it is; a (b)gzipped
-    VCF inflated into a temporary file; a BCF written out as VCF by htslib."""
+    VCF inflated into a temporary file; a BCF written out as VCF by htslib. Empty lines are
+    noted on the way, since DuckDB would skip them unseen (and number the lines after wrongly)."""
     path = header.path
     with tempfile.TemporaryDirectory(prefix="oncofed-vcf-") as folder:
         text = path
         if header.bcf or bgzf.is_gzip(path):
             text = Path(folder) / "records.vcf"
-            with open(text, "wb") as out:
-                _write_bcf(header, out) if header.bcf else bgzf.inflate(path, out)
+            with open(text, "wb") as f:
+                out = _EmptyLines(f)
+                _write_bcf(header, out.write) if header.bcf else bgzf.inflate(path, out.write)
+        else:
+            out = _EmptyLines(None)
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(bgzf.CHUNK << 2), b""):
+                    out.write(chunk)
         with open(text, "rb") as f:
             start = records_start(f)
         if start is None:
             raise IngestError("no #CHROM header line", file=str(path), expected="a line starting with #CHROM")
-        yield Text(text, *start)
+        found = Text(text, *start)
+        if any(at >= found.start for at in out.found):
+            raise _column_error(header, found, "an empty line")
+        yield found
+
+
+class _EmptyLines:
+    """Writes through to ``sink`` (if any), noting where the empty lines in the text are."""
+
+    def __init__(self, sink: BinaryIO | None):
+        self.sink, self.at, self.last, self.found = sink, 0, NEWLINE, []
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.found += (self.at + empty_lines(data, self.last)).tolist()
+            self.at, self.last = self.at + len(data), data[-1]
+        if self.sink is not None:
+            self.sink.write(data)
+
+
+def empty_lines(data: bytes, previous: int) -> np.ndarray:
+    """Offsets in ``data`` of the newlines that end an empty line, ``previous`` being the
+    byte before ``data``."""
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == NEWLINE)
+    if not ends.size:
+        return ends
+    before = np.concatenate(([-1 if previous == NEWLINE else -2], ends[:-1]))
+    return ends[ends - before == 1]
 
 
 def records_start(text: BinaryIO) -> tuple[int, int] | None:
@@ -357,38 +392,28 @@ def records_start(text: BinaryIO) -> tuple[int, int] | None:
             return None
 
 
-def _write_bcf(header: Header, out: BinaryIO) -> None:
+def _write_bcf(header: Header, write: Callable[[bytes], object]) -> None:
     vcf = cyvcf2.VCF(str(header.path))
     try:
-        out.write(vcf.raw_header.encode())
-        for v in vcf:
-            line = str(v).encode()
-            out.write(line if line.endswith(b"\n") else line + b"\n")
+        write(vcf.raw_header.encode())
+        lines = (str(v).encode() for v in vcf)
+        while batch := list(itertools.islice(lines, 1 << 14)):
+            write(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in batch))
     except Exception as e:  # noqa: BLE001 - htslib errors arrive as plain exceptions
         raise IngestError(f"the BCF file is truncated or corrupt: {e}", file=str(header.path)) from None
     finally:
         vcf.close()
 
 
-def first_blank_line(text: np.ndarray) -> int | None:
-    """The offset of the first empty line in VCF text, which no record may be (DuckDB would
-    skip it unseen and number the lines after it wrongly)."""
-    if text.size and text[0] == NEWLINE:
-        return 0
-    step = 1 << 22
-    for at in range(1, text.size, step):
-        piece = text[at - 1:at + step]
-        ends = np.flatnonzero(piece == NEWLINE)
-        twice = np.flatnonzero(np.diff(ends) == 1)
-        if twice.size:
-            return at + int(ends[twice[0]])
-    return None
+def _names(header: Header) -> list[str]:
+    """The columns of a record, the samples named s0, s1, …"""
+    return list(FIXED[:8]) + (["FORMAT"] + [f"s{i}" for i in range(len(header.samples))] if header.samples else [])
 
 
-def _column_error(header: Header, text: Text, n: int, reason: str) -> IngestError:
-    """The error for a body DuckDB cannot split into ``n`` columns, naming the first line
-    with another number (an empty line has one), found by reading the text line by line."""
-    where = str(header.path)
+def _column_error(header: Header, text: Text, reason: str) -> IngestError:
+    """The error for a body DuckDB cannot split into the header's columns, naming the first
+    line with another number (an empty line has one), found by reading the text line by line."""
+    where, n = str(header.path), len(_names(header))
     with open(text.path, "rb") as f:
         f.seek(text.start)
         for i, line in enumerate(f):
@@ -442,11 +467,9 @@ def _load(con, header: Header, text: Text, with_samples: bool, numbered: bool) -
     reading serial, so ``numbered=False`` keys the records by their order instead; an error
     that must name a line then raises ``_Unnumbered`` (see ``read``).
     """
-    names = list(FIXED[:8]) + (["FORMAT"] + [f"s{i}" for i in range(len(header.samples))] if header.samples else [])
+    names = _names(header)
     if text.start >= text.path.stat().st_size:
         return False
-    if first_blank_line(np.memmap(text.path, np.uint8, "r", offset=text.start)) is not None:
-        raise _column_error(header, text, len(names), "an empty line")
     # INFO is long and read only for annotation and somatic status
     skip = {"ID", "QUAL"} | (set() if set(header.declared("INFO")) & _INFO_READ else {"INFO"})
     columns = ", ".join(f"{_literal(n)}: 'VARCHAR'" for n in names)
@@ -468,7 +491,7 @@ def _load(con, header: Header, text: Text, with_samples: bool, numbered: bool) -
         con.execute(f"CREATE TEMP TABLE records AS SELECT {line}{selected} FROM {source}"
                     f"{' WITH ORDINALITY' if numbered else ''} WHERE {kept}")
     except (duckdb.InvalidInputException, duckdb.ConversionException) as e:
-        raise _column_error(header, text, len(names), str(e).splitlines()[0]) from None
+        raise _column_error(header, text, str(e).splitlines()[0]) from None
     con.execute(f"CREATE TEMP VIEW raw AS SELECT {'' if numbered else 'rowid AS line, '}* FROM records")
     return True
 
@@ -651,17 +674,21 @@ def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext, numbe
         status = ("CASE WHEN regexp_matches(r.INFO, '(^|;)SOMATIC(;|$)') THEN 'somatic' "
                   f"WHEN {ss} IN ('somatic', '2') THEN 'somatic' "
                   f"WHEN {ss} IN ('germline', 'loh', '1', '3') THEN 'germline' END")
-    biosamples = ctx.pseudonyms.many(f"{ctx.dataset_id}/biosample", [s.biosample for s in samples])
-    individuals = ctx.pseudonyms.many(ctx.dataset_id, [s.individual for s in samples])
+    # what is the same for all of a sample's calls joins them at the end, by the sample's column
+    con.register("file_samples", pa.table({
+        "i": list(range(len(samples))),
+        "biosample_id": ctx.pseudonyms.many(f"{ctx.dataset_id}/biosample", [s.biosample for s in samples]),
+        "individual_id": ctx.pseudonyms.many(ctx.dataset_id, [s.individual for s in samples]),
+        "sheet_origin": pa.array([s.origin for s in samples], pa.string()),
+        "tumour_normal": pa.array([s.tumour_normal for s in samples], pa.string())}))
     selects = []
     for i, s in enumerate(samples):
         normal_gt = field("gt", s.normal) if s.normal is not None else "NULL"
         selects.append(f"""
             SELECT * FROM (
-                SELECT r.line, r.ALT AS alts, '{biosamples[i]}' AS biosample_id, '{individuals[i]}' AS individual_id,
-                       {field('gt', i)} AS gt, {field('dp', i)} AS dp, {field('ad', i)} AS ad, {field('af', i)} AS af,
-                       {field('freq', i)} AS freq, {field('ft', i)} AS ft, {normal_gt} AS normal_gt, {status} AS status,
-                       {_literal(s.origin)} AS sheet_origin, {_literal(s.tumour_normal)} AS tumour_normal
+                SELECT r.line, {i} AS i, r.ALT AS alts, {field('gt', i)} AS gt, {field('dp', i)} AS dp,
+                       {field('ad', i)} AS ad, {field('af', i)} AS af, {field('freq', i)} AS freq,
+                       {field('ft', i)} AS ft, {normal_gt} AS normal_gt, {status} AS status
                 FROM raw r {fmt_join}
                 WHERE r.FILTER IN ('PASS', '.') AND r.ALT <> '.' AND {has_gt})
             WHERE gt NOT IN ('0/0', '0|0', './.', '.|.', '0', '.') AND regexp_matches(gt, '[1-9]')""")
@@ -693,7 +720,7 @@ def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext, numbe
                         WHEN {normal_called} THEN 'somatic' END AS origin,
                    coalesce({", ".join(fraction)}) AS allele_fraction,
                    TRY_CAST(nullif(dp, '.') AS INTEGER) AS depth
-            FROM {relation}"""
+            FROM {relation} JOIN file_samples USING (i)"""
 
     passed = "(SELECT * FROM sample_calls WHERE ft IS NULL OR ft IN ('', '.', 'PASS'))"
     # Most calls are of one ALT in a diploid genotype: read them without lists.

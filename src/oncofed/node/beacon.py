@@ -332,7 +332,8 @@ def _record_scope(scope: list[_Dataset], caller: Caller, query: BeaconQuery) -> 
 
 
 def _criteria(a: _Answer) -> list[Criterion]:
-    found = filters.criteria(a.query.filters, a.terms)
+    # the term index scans every record table once per store content: only filters need it
+    found = filters.criteria(a.query.filters, a.terms) if a.query.filters else []
     found += variants.criteria(a.query.variant, lambda: _ref_span(a))
     if a.route.id is not None and a.route.entry in _ID_CLAUSE:
         level, sql = _ID_CLAUSE[a.route.entry]

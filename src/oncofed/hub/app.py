@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from oncofed.analysis import registry
 from oncofed.auth import envelope, tokens
 from oncofed.errors import OncofedError
-from oncofed.hub import access_api, identity_api
+from oncofed.hub import access_api, identity, identity_api
 from oncofed.hub import beacon_api, catalogue_api
 from oncofed.hub import home as hub_home
 from oncofed.hub.coordinator import Coordinator, RunRequest
@@ -28,6 +29,7 @@ from oncofed.hub.transports.relay import RelayQueue, RelayTransport
 from oncofed.web import LimitBody, async_client, error_handlers, json_object
 
 MAX_BODY = 1 << 20  # 1 MiB: no legitimate request is larger
+EXCHANGED_TOKEN_TTL = timedelta(minutes=15)  # a hub token standing in for an external one
 POLL_WAIT_S = 20.0  # how long a relay poll is held open when there is no work
 RELAY_LEASE_S = 60.0  # a claimed request not answered by then goes to the next poll
 
@@ -38,16 +40,15 @@ class RelayAnswer(BaseModel):
 
 
 def researcher(request: Request, authorization: Annotated[str | None, Header()] = None) -> tuple[str, str]:
-    """The calling researcher's id and token, checked against this hub's own key."""
-    hub, store = request.app.state.hub, request.app.state.store
-    if not authorization or not authorization.startswith("Bearer "):
-        raise tokens.TokenError("this needs a researcher token: Authorization: Bearer <token>")
+    """The calling researcher's id, and the hub token the nodes will check for them: their own
+    hub token, or, for a researcher signed in with a trusted external OIDC issuer, a short-lived
+    one the hub issues in exchange (nodes trust only their hub's signature)."""
+    hub = request.app.state.hub
+    caller = identity.of(request.app).authenticate(authorization)
     token = authorization.removeprefix("Bearer ").strip()
-    claims = tokens.verify(token, [hub.public_key], issuer=hub.config.id)
-    user = store.user(claims.subject)
-    if user is None or user["disabled"]:
-        raise tokens.TokenError("this token's user is unknown or disabled")
-    return claims.subject, token
+    if caller.external is not None:
+        token = tokens.issue(hub.private_key, hub.config.id, caller.user_id, EXCHANGED_TOKEN_TTL)
+    return caller.user_id, token
 
 
 Researcher = Annotated[tuple[str, str], Depends(researcher)]

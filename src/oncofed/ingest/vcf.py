@@ -298,22 +298,25 @@ def _read_all(plans: list[tuple[Header, str, list[Sample]]], ctx: IngestContext,
               numbered: bool) -> tuple[pa.Table, pa.Table, dict[str, int]]:
     con = duckdb.connect()
     try:
-        con.execute(f"CREATE TEMP TABLE variants_all ({_columns('variants')}, line BIGINT, file VARCHAR)")
-        con.execute(f"CREATE TEMP TABLE calls_all ({_columns('calls')}, line BIGINT, file VARCHAR)")
         con.register("consequences", pa.table({
             "term": [t for t, _ in CONSEQUENCES], "code": [c for _, c in CONSEQUENCES],
             "severity": list(range(len(CONSEQUENCES)))}))
         skipped: dict[str, int] = {}
+        variants, calls = [_placed("variants").empty_table()], [_placed("calls").empty_table()]
         for header, asm, samples in plans:
-            _read_file(con, header, asm, samples, ctx, skipped, numbered)
+            found = _read_file(con, header, asm, samples, ctx, skipped, numbered)
+            if found is not None:
+                variants.append(_typed(found[0], _placed("variants")))
+                calls.append(_typed(found[1], _placed("calls")))
             ctx.progress(advance=header.path.stat().st_size)
-        return *_combine(con, numbered), skipped
+        return *_combine(con, pa.concat_tables(variants), pa.concat_tables(calls), numbered), skipped
     finally:
         con.close()
 
 
-def _columns(table: str) -> str:
-    return ", ".join(f"{c.name} {c.type}" for c in TABLES[table].columns)
+def _placed(table: str) -> pa.Schema:
+    """A table's rows as read, with the file and line each came from."""
+    return arrow_schema(TABLES[table]).append(pa.field("line", pa.int64())).append(pa.field("file", pa.string()))
 
 
 @dataclass(frozen=True)
@@ -426,11 +429,13 @@ def _column_error(header: Header, text: Text, reason: str) -> IngestError:
 
 
 def _read_file(con: duckdb.DuckDBPyConnection, header: Header, asm: str, samples: list[Sample],
-               ctx: IngestContext, skipped: dict[str, int], numbered: bool) -> None:
+               ctx: IngestContext, skipped: dict[str, int], numbered: bool) -> tuple[pa.Table, pa.Table] | None:
+    """The file's variants and calls, each with its line and file; None for a VCF without
+    records (its samples are still the biosamples it names)."""
     where = str(header.path)
     with _text(header) as text:
         if not _load(con, header, text, bool(samples), numbered):
-            return  # a VCF without records: its samples are still the biosamples it names
+            return None
     try:
         _check_records(con, where, header.bcf, numbered)
         con.execute(_ALLELES.replace("{chromosome}", _chromosomes(con)).replace("{assembly}", asm))
@@ -441,16 +446,18 @@ def _read_file(con: duckdb.DuckDBPyConnection, header: Header, asm: str, samples
         if samples:
             _calls(con, header, samples, ctx, numbered)
         carried = "SEMI JOIN file_calls c ON c.line = a.line AND c.k = a.k" if samples else ""
-        con.execute(f"""
-            INSERT INTO variants_all SELECT a.id, '{asm}', a.chromosome, a.position, a.ref, a.alt, n.gene,
-                n.hgvs_g, n.hgvs_c, n.hgvs_p, {_VARIANT_CLASS}, n.consequence, a.line, ?
+        variants = con.sql(f"""
+            SELECT a.id, '{asm}' AS assembly, a.chromosome, a.position, a.ref, a.alt, n.gene, n.hgvs_g, n.hgvs_c,
+                n.hgvs_p, {_VARIANT_CLASS} AS variant_class, n.consequence, a.line, ? AS file
             FROM alt_alleles a {carried} LEFT JOIN annotation n ON n.line = a.line AND n.k = a.k
-            WHERE a.sequence""", [where])
-        if samples:
-            con.execute("""
-                INSERT INTO calls_all SELECT a.id, c.biosample_id, c.individual_id, c.genotype, c.zygosity, c.origin,
-                    c.allele_fraction, c.depth, c.line, ?
-                FROM file_calls c JOIN alt_alleles a ON a.line = c.line AND a.k = c.k WHERE a.sequence""", [where])
+            WHERE a.sequence""", params=[where]).to_arrow_table()
+        if not samples:
+            return variants, _placed("calls").empty_table()
+        return variants, con.sql("""
+            SELECT a.id AS variant_id, c.biosample_id, c.individual_id, c.genotype, c.zygosity, c.origin,
+                c.allele_fraction, c.depth, c.line, ? AS file
+            FROM file_calls c JOIN alt_alleles a ON a.line = c.line AND a.k = c.k WHERE a.sequence""",
+                                 params=[where]).to_arrow_table()
     finally:
         con.execute("DROP VIEW raw")
         con.execute("DROP TABLE records")
@@ -750,31 +757,37 @@ def _literal(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
-def _combine(con, numbered: bool) -> tuple[pa.Table, pa.Table]:
+def _combine(con, variants: pa.Table, calls: pa.Table, numbered: bool) -> tuple[pa.Table, pa.Table]:
     """One row per variant across the files; a sample carrying one variant twice is an error."""
-    # Only a variant read from two records can be carried twice by one sample.
-    con.execute("CREATE OR REPLACE TEMP TABLE twice AS SELECT id FROM variants_all GROUP BY id HAVING count(*) > 1")
-    dup = con.execute("""
-        SELECT variant_id, list(file ORDER BY file, line)[1], list(line ORDER BY file, line)
-        FROM calls_all WHERE variant_id IN (SELECT id FROM twice)
-        GROUP BY variant_id, biosample_id HAVING count(*) > 1 LIMIT 1""").fetchall()
-    if dup and not numbered:
-        raise _Unnumbered
-    if dup:
-        variant, file, lines = dup[0]
-        raise IngestError(f"a sample carries variant {variant} twice (lines {', '.join(map(str, lines[:6]))})",
-                          file=file, line=lines[1], expected="each variant once per sample")
-    cols = [c.name for c in TABLES["variants"].columns]
-    firsts = ", ".join(f"min({c}) AS {c}" for c in cols[1:])
-    once = f"SELECT {', '.join(cols)} FROM variants_all WHERE id NOT IN (SELECT id FROM twice)"
-    variants = con.sql(f"{once} UNION ALL SELECT id, {firsts} FROM variants_all "
-                       "WHERE id IN (SELECT id FROM twice) GROUP BY id").to_arrow_table()
-    calls = con.sql(f"SELECT {', '.join(c.name for c in TABLES['calls'].columns)} FROM calls_all").to_arrow_table()
-    return _typed(variants, "variants"), _typed(calls, "calls")
+    cols, call_cols = TABLES["variants"].column_names, TABLES["calls"].column_names
+    con.register("variants_all", variants)
+    con.register("calls_all", calls)
+    try:
+        # Only a variant read from two records can be carried twice by one sample.
+        con.execute("CREATE OR REPLACE TEMP TABLE twice AS SELECT id FROM variants_all GROUP BY id HAVING count(*) > 1")
+        if not one(con, "SELECT count(*) FROM twice")[0]:
+            return variants.select(cols), calls.select(call_cols)
+        dup = con.execute("""
+            SELECT variant_id, list(file ORDER BY file, line)[1], list(line ORDER BY file, line)
+            FROM calls_all WHERE variant_id IN (SELECT id FROM twice)
+            GROUP BY variant_id, biosample_id HAVING count(*) > 1 LIMIT 1""").fetchall()
+        if dup and not numbered:
+            raise _Unnumbered
+        if dup:
+            variant, file, lines = dup[0]
+            raise IngestError(f"a sample carries variant {variant} twice (lines {', '.join(map(str, lines[:6]))})",
+                              file=file, line=lines[1], expected="each variant once per sample")
+        firsts = ", ".join(f"min({c}) AS {c}" for c in cols[1:])
+        once = f"SELECT {', '.join(cols)} FROM variants_all WHERE id NOT IN (SELECT id FROM twice)"
+        merged = con.sql(f"{once} UNION ALL SELECT id, {firsts} FROM variants_all "
+                         "WHERE id IN (SELECT id FROM twice) GROUP BY id").to_arrow_table()
+        return _typed(merged, arrow_schema(TABLES["variants"])), calls.select(call_cols)
+    finally:
+        con.unregister("variants_all")
+        con.unregister("calls_all")
 
 
-def _typed(data: pa.Table, table: str) -> pa.Table:
-    schema = arrow_schema(TABLES[table])
+def _typed(data: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays([data.column(f.name).cast(f.type) for f in schema], schema=schema)
 
 

@@ -136,6 +136,16 @@ def _exposure(name: str, code: str) -> Variable:
                     f"value of exposure {code}: the individual's own, else their region's")
 
 
+def _variant(name: str, code: str) -> Variable:
+    """Carriers: a variant id (``assembly:chromosome:position:ref:alt``) or a gene symbol (any
+    stored variant of that gene), called in any of the individual's biosamples."""
+    match = "v.id = ?" if code.count(":") == 4 else "upper(v.gene) = upper(?)"
+    sql = ("CASE WHEN EXISTS (SELECT 1 FROM calls c JOIN variants v ON v.dataset_id = c.dataset_id "
+           f"AND v.id = c.variant_id WHERE c.dataset_id = i.dataset_id AND c.individual_id = i.id AND {match}) "
+           "THEN 1 ELSE 0 END")
+    return _numeric(name, sql, (code,), f"1 if the individual carries {code}, else 0")
+
+
 # family → (builder(name, code), what the family's variables are)
 FAMILIES: dict[str, tuple[Callable[[str, str], Variable], str]] = {
     "days": (_days, "days:<endpoint CURIE> — days to that outcome"),
@@ -145,6 +155,7 @@ FAMILIES: dict[str, tuple[Callable[[str, str], Variable], str]] = {
     "marker": (_marker, "marker:<code> — first coded value"),
     "imaging": (_imaging, "imaging:<DICOM modality> — 1 if imaged in that modality (CT, MR …), else 0"),
     "exposure": (_exposure, "exposure:<code> — the individual's exposure value, else their region's"),
+    "variant": (_variant, "variant:<gene symbol or assembly:chr:pos:ref:alt> — 1 if a carrier, else 0"),
 }
 
 

@@ -151,7 +151,9 @@ class Federation:
                 if (problem := tls.failure(e, "the hub")) is not None:  # retrying will not mend it
                     raise FederationError(f"cannot reach the hub at {self.hub_url}: {problem}") from None
                 if attempt == 4:
-                    raise FederationError(f"cannot reach the hub at {self.hub_url}: {e}") from None
+                    plain = isinstance(e, httpx.RemoteProtocolError) and self.hub_url.startswith("http://")
+                    hint = " (if the hub serves HTTPS, its URL starts with https://)" if plain else ""
+                    raise FederationError(f"cannot reach the hub at {self.hub_url}: {e}{hint}") from None
                 time.sleep(0.5 * 2 ** attempt)
         try:
             data = response.json()

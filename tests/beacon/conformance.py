@@ -113,3 +113,18 @@ def check_answer(doc: dict, entry: str) -> str:
             for record in result_set["results"]:
                 check(record, RECORD[entry])
     return granularity
+
+
+def map_urls(client, ids: dict[str, str]) -> list[tuple[str, str]]:
+    """Every URL /map declares, its {id} filled with a real id, and the entry type it returns."""
+    endpoint_sets = client.get("/api/map").json()["response"]["endpointSets"]
+    paths = {"individual": "individuals", "biosample": "biosamples", "genomicVariant": "g_variants",
+             "dataset": "datasets", "cohort": "cohorts"}
+    found = []
+    for entry_type, s in endpoint_sets.items():
+        fill = s["singleEntryUrl"].replace("{id}", ids[entry_type])
+        found += [(s["rootUrl"], paths[entry_type]), (fill, paths[entry_type]),
+                  (s.get("filteringTermsUrl", "").replace("{id}", ids[entry_type]), "filtering_terms")]
+        found += [(e["url"].replace("{id}", ids[entry_type]), paths[e["returnedEntryType"]])
+                  for e in s["endpoints"].values()]
+    return [(u, entry) for u, entry in found if u]

@@ -11,7 +11,7 @@ import re
 import httpx
 import pytest
 
-from beacon.conformance import DOCUMENTS, check, check_answer
+from beacon.conformance import DOCUMENTS, check, check_answer, map_urls
 from beacon.nodes import EGFR_SOMATIC
 from conftest import DATA
 from oncofed.testing import LocalFederation
@@ -53,21 +53,6 @@ def client(fed):
 
 def auth(fed):
     return {"Authorization": f"Bearer {fed.token}"}
-
-
-def map_urls(client, ids):
-    sets = client.get("/api/map").json()["response"]["endpointSets"]
-    paths = {"individual": "individuals", "biosample": "biosamples", "genomicVariant": "g_variants",
-             "dataset": "datasets", "cohort": "cohorts"}
-    found = []
-    for entry_type, s in sets.items():
-        found += [(s["rootUrl"], paths[entry_type]), (s["singleEntryUrl"].replace("{id}", ids[entry_type]),
-                                                       paths[entry_type])]
-        if "filteringTermsUrl" in s:
-            found.append((s["filteringTermsUrl"].replace("{id}", ids[entry_type]), "filtering_terms"))
-        found += [(e["url"].replace("{id}", ids[entry_type]), paths[e["returnedEntryType"]])
-                  for e in s["endpoints"].values()]
-    return found
 
 
 def test_the_hub_serves_its_own_informational_documents(client, fed):

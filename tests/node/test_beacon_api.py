@@ -7,7 +7,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from beacon.conformance import DOCUMENTS, check, check_answer
+from beacon.conformance import DOCUMENTS, check, check_answer, map_urls as urls
 from beacon.nodes import EGFR_SOMATIC, HUB, build, expired_token
 from oncofed.beacon.request import parse_get
 from oncofed.node import audit, beacon
@@ -39,21 +39,6 @@ def ids(node):
 
 def auth(node, subject="alice"):
     return {"Authorization": f"Bearer {node.token(subject)}"}
-
-
-def urls(client, ids):
-    """Every URL /map declares, its {id} filled with a real id, and the entry type it returns."""
-    endpoint_sets = client.get("/api/map").json()["response"]["endpointSets"]
-    paths = {"individual": "individuals", "biosample": "biosamples", "genomicVariant": "g_variants",
-             "dataset": "datasets", "cohort": "cohorts"}
-    found = []
-    for entry_type, s in endpoint_sets.items():
-        fill = s["singleEntryUrl"].replace("{id}", ids[entry_type])
-        found += [(s["rootUrl"], paths[entry_type]), (fill, paths[entry_type]),
-                  (s.get("filteringTermsUrl", "").replace("{id}", ids[entry_type]), "filtering_terms")]
-        found += [(e["url"].replace("{id}", ids[entry_type]), paths[e["returnedEntryType"]])
-                  for e in s["endpoints"].values()]
-    return [(u, entry) for u, entry in found if u]
 
 
 def test_the_map_covers_every_entry_type_and_route(client, ids):

@@ -665,20 +665,20 @@ def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext, numbe
     if len(formats) == 1:  # the usual case: every position is a constant, no join
         fmt_join, has_gt = "", "true" if positions["gt"][0] else "false"
 
-        def field(key: str, i: int) -> str:
-            return f"split_part(r.s{i}, ':', {positions[key][0]})" if positions[key][0] else "NULL"
+        def field(key: str, cell: str) -> str:
+            return f"split_part({cell}, ':', {positions[key][0]})" if positions[key][0] else "NULL"
     else:
         con.register("fmt", pa.table({"FORMAT": formats} | positions))
         fmt_join, has_gt = "JOIN fmt m USING (FORMAT)", "m.gt > 0"
 
-        def field(key: str, i: int) -> str:
-            return f"CASE WHEN m.{key} > 0 THEN split_part(r.s{i}, ':', m.{key}) END"
+        def field(key: str, cell: str) -> str:
+            return f"CASE WHEN m.{key} > 0 THEN split_part({cell}, ':', m.{key}) END"
     ad_per_allele = fmt.get("AD", {}).get("Number") == "R"
     info = header.declared("INFO")
     status = "NULL"
     if "SOMATIC" in info or "SS" in info:
-        ss = "lower(regexp_extract(r.INFO, '(?:^|;)SS=([^;]*)', 1))"
-        status = ("CASE WHEN regexp_matches(r.INFO, '(^|;)SOMATIC(;|$)') THEN 'somatic' "
+        ss = "lower(regexp_extract(INFO, '(?:^|;)SS=([^;]*)', 1))"
+        status = ("CASE WHEN regexp_matches(INFO, '(^|;)SOMATIC(;|$)') THEN 'somatic' "
                   f"WHEN {ss} IN ('somatic', '2') THEN 'somatic' "
                   f"WHEN {ss} IN ('germline', 'loh', '1', '3') THEN 'germline' END")
     # what is the same for all of a sample's calls joins them at the end, by the sample's column
@@ -688,18 +688,23 @@ def _calls(con, header: Header, samples: list[Sample], ctx: IngestContext, numbe
         "individual_id": ctx.pseudonyms.many(ctx.dataset_id, [s.individual for s in samples]),
         "sheet_origin": pa.array([s.origin for s in samples], pa.string()),
         "tumour_normal": pa.array([s.tumour_normal for s in samples], pa.string())}))
-    selects = []
-    for i, s in enumerate(samples):
-        normal_gt = field("gt", s.normal) if s.normal is not None else "NULL"
-        selects.append(f"""
-            SELECT * FROM (
-                SELECT r.line, {i} AS i, r.ALT AS alts, {field('gt', i)} AS gt, {field('dp', i)} AS dp,
-                       {field('ad', i)} AS ad, {field('af', i)} AS af, {field('freq', i)} AS freq,
-                       {field('ft', i)} AS ft, {normal_gt} AS normal_gt, {status} AS status
-                FROM raw r {fmt_join}
-                WHERE r.FILTER IN ('PASS', '.') AND r.ALT <> '.' AND {has_gt})
-            WHERE gt NOT IN ('0/0', '0|0', './.', '.|.', '0', '.') AND regexp_matches(gt, '[1-9]')""")
-    con.execute("CREATE OR REPLACE TEMP TABLE sample_calls AS " + " UNION ALL ".join(selects))
+    # One row per sample of a record, its columns unnested as a list: one pass over the records
+    # however many samples there are. A tumour's paired normal is found in the same list.
+    cells = ", ".join(f"s{i}" for i in range(len(samples)))
+    normals = "[" + ", ".join("NULL" if s.normal is None else str(s.normal + 1) for s in samples) + "]"
+    normal_gt = field("gt", f"r.cells[{normals}[t.i + 1]]") if any(s.normal is not None for s in samples) else "NULL"
+    cell = "r.cells[t.i + 1]"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE sample_calls AS
+        SELECT * FROM (
+            SELECT r.line, t.i, r.alts, {field('gt', cell)} AS gt, {field('dp', cell)} AS dp,
+                   {field('ad', cell)} AS ad, {field('af', cell)} AS af, {field('freq', cell)} AS freq,
+                   {field('ft', cell)} AS ft, {normal_gt} AS normal_gt, r.status
+            FROM (SELECT line, ALT AS alts, FORMAT, {status} AS status, [{cells}] AS cells
+                  FROM raw WHERE FILTER IN ('PASS', '.') AND ALT <> '.') r {fmt_join}
+            CROSS JOIN range({len(samples)}) AS t(i)
+            WHERE {has_gt})
+        WHERE gt NOT IN ('0/0', '0|0', './.', '.|.', '0', '.') AND regexp_matches(gt, '[1-9]')""")
     if len(formats) > 1:
         con.unregister("fmt")
     diploid = "gt IN ('0/1', '1/0', '1/1', '0|1', '1|0', '1|1')"  # valid whatever the ALT: no parsing

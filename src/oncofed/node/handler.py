@@ -34,6 +34,7 @@ from oncofed.store.store import Store
 log = logging.getLogger(__name__)
 
 ANSWERED_MAX = 100_000
+AUDIT_LAST, AUDIT_MAX = 100, 1000  # audit entries a steward's request gets by default, at most
 
 
 class Refused(Exception):
@@ -95,6 +96,8 @@ class Node:
             except (Refused, tokens.TokenError, RateLimited) as e:
                 requester, refusal = None, str(e)
             return beacon.over_envelope(self.con, self.home, body.get("beacon"), requester, refusal, grants)
+        if kind == "audit":
+            return self._audit(body)
         if kind != "analysis":
             return {"status": "error", "reason": f"unknown request kind {kind!r}"}
         entry = {"requester": None, "kind": f"{body.get('analysis')}@{body.get('version')}",
@@ -162,6 +165,28 @@ class Node:
             self.answered.add(seen)
         return {"status": "ok", "partial": partial.to_json(), "datasets": entry["datasets"],
                 "min_nodes": policy.min_nodes}
+
+    def _audit(self, body: dict) -> dict:
+        """The newest entries of this node's audit log, for a steward of this node. The role is
+        the hub's word, signed inside its envelope (``handle`` has checked it is this node's
+        hub); the researcher's token is checked here, as for any request. Reading is audited."""
+        entry = {"requester": None, "kind": "audit", "datasets": {},
+                 "request_digest": audit.digest({k: v for k, v in body.items() if k != "token"})}
+        last = body.get("last", AUDIT_LAST)
+        try:
+            requester = entry["requester"] = self._requester(body.get("token"))
+            self.buckets.take(requester)
+            roles = body.get("roles")
+            if not isinstance(roles, list) or {"role": "steward", "scope": self.home.id} not in roles:
+                raise Refused(f"only a steward of node {self.home.id!r} may read its audit log")
+            if isinstance(last, bool) or not isinstance(last, int) or not 1 <= last <= AUDIT_MAX:
+                raise Refused(f"last: expected a whole number from 1 to {AUDIT_MAX}")
+        except (Refused, tokens.TokenError, RateLimited) as e:
+            audit.append(self.con, {**entry, "outcome": "refused", "reason": str(e)})
+            return {"status": "refused", "reason": str(e)}
+        shown = audit.entries(self.con, last=last)
+        audit.append(self.con, {**entry, "outcome": "released", "released": {"entries": len(shown)}})
+        return {"status": "ok", "node": self.home.id, "entries": [e.to_json() for e in shown]}
 
     def _versions(self, datasets: list[str] | None) -> dict[str, str]:
         return {d: h for d, h in self.versions.items() if datasets is None or d in datasets}

@@ -22,6 +22,7 @@ from oncofed.errors import OncofedError
 from oncofed.hub import access_api, identity, identity_api
 from oncofed.hub import beacon_api, catalogue_api
 from oncofed.hub import home as hub_home
+from oncofed.hub import portal
 from oncofed.hub.coordinator import Coordinator, RunRequest
 from oncofed.hub.store import HubStore, HubStoreError, NodeRecord
 from oncofed.hub.transports.direct import DirectTransport
@@ -79,6 +80,7 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
     app.include_router(identity_api.router())
     app.include_router(access_api.router())
     app.include_router(beacon_api.router(researcher))
+    app.include_router(portal.router(researcher))
     poll_replay, answer_replay = envelope.ReplayCache(), envelope.ReplayCache()
 
     @app.exception_handler(tokens.TokenError)

@@ -1,6 +1,7 @@
 """The hub's catalogue over HTTP: harvest (on demand; on a schedule in the background), search
-with facets, and a page per dataset with its JSON twin. Reading is public, as a catalogue is
-meant to be found; starting a harvest needs a researcher token.
+with facets, and each dataset's record: the JSON twin of its page, which the portal serves
+(``hub.portal``). Reading is public, as a catalogue is meant to be found; starting a harvest
+needs a researcher token.
 
 The schedule is ``ONCOFED_CATALOGUE_HARVEST_S`` seconds (default 3600; 0 turns it off).
 """
@@ -9,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
-import json
 import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from oncofed.catalogue import schemaorg
@@ -83,28 +82,5 @@ def router(researcher: Any) -> APIRouter:
     async def dataset(request: Request, node_id: str, dataset_id: str) -> dict:
         return await record(request, node_id, dataset_id)
 
-    @api.get("/catalogue/{node_id}/{dataset_id}", response_class=HTMLResponse, name="dataset_page")
-    async def dataset_page(request: Request, node_id: str, dataset_id: str) -> HTMLResponse:
-        """The dataset's page: the same record as its JSON twin, with schema.org JSON-LD embedded."""
-        return HTMLResponse(_page(await record(request, node_id, dataset_id)))
-
     return api
 
-
-def _page(r: dict) -> str:
-    e = html.escape
-    rows = [("node", r["node"]), ("individuals", r["individuals"] if r["individuals"] is not None else "withheld"),
-            ("typical age", f"{r['min_age']}–{r['max_age']}" if r["min_age"] is not None else "–"),
-            ("cancer types", ", ".join(r["cancer_types"])), ("data types", ", ".join(r["data_types"])),
-            ("coding systems", ", ".join(r["coding_systems"])), ("countries", ", ".join(r["countries"])),
-            ("access", r["access"]), ("data use (DUO)", ", ".join(r["duo"])), ("licence", r["licence"]),
-            ("publisher", r["publisher"]), ("contact", r["contact"]), ("version", r["version"]),
-            ("identifier", r["iri"])]
-    if r["stale"]:
-        rows.insert(0, ("stale", f"the node has not answered since {r['stale_since']}"))
-    table = "\n".join(f"<tr><th>{e(k)}</th><td>{e(str(v or '–'))}</td></tr>" for k, v in rows)
-    jsonld = json.dumps(r["schema_org"], indent=1).replace("</", "<\\/")
-    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(r['title'])}</title>\n"
-            f"<script type=\"application/ld+json\">\n{jsonld}\n</script></head>\n"
-            f"<body><h1>{e(r['title'])}</h1>\n<p>{e(r['description'])}</p>\n<table>\n{table}\n</table>\n"
-            f"<p><a href=\"../../api/catalogue/datasets/{e(r['node'])}/{e(r['dataset'])}\">JSON</a></p></body></html>\n")

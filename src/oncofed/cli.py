@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable
@@ -674,12 +675,30 @@ def _scalar(text: str) -> object:
     return text
 
 
+@contextlib.contextmanager
+def _fan_out_progress(name: str, disable: bool):
+    """A live line on stderr while a run fans out: its round and each node's latest status."""
+    if disable:
+        yield None
+        return
+    with err.status(f"{name}: asking the nodes…", spinner="dots") as status:
+
+        def show(raw: dict) -> None:
+            parts = raw.get("per_node") or {}
+            done = max((p.get("round", 0) for p in parts.values()), default=-1) + 1
+            nodes = ", ".join(f"{n} {p['status']}" for n, p in sorted(parts.items())) or "no answer yet"
+            status.update(f"{name}: {raw['status']}, {done} round(s) answered · {nodes}")
+
+        yield show
+
+
 def _analyse(hub: str, token: str, ca: Path | None, name: str, params: dict, datasets, where,
              as_json: bool) -> None:
     from oncofed.client.federation import Federation
 
-    with Federation(hub, token, ca=ca) as fed:
-        result = fed.run(name, params, datasets=datasets, where=[parse_filter(w) for w in where or ()])
+    with Federation(hub, token, ca=ca) as fed, _fan_out_progress(name, as_json) as progress:
+        result = fed.run(name, params, datasets=datasets, where=[parse_filter(w) for w in where or ()],
+                         progress=progress)
     if as_json:
         _print_json(result.raw)
         return
@@ -736,6 +755,52 @@ def analyse_glm(outcome: str, covariates: Annotated[list[str], typer.Argument(he
     """A generalised linear model (gaussian, binomial or poisson)."""
     _analyse(hub, token, ca, "glm", {"outcome": outcome, "covariates": covariates, "family": family}, dataset,
              where, as_json)
+
+
+# provenance -------------------------------------------------------------------------------
+
+
+@_command(app, "rerun")
+def rerun(
+    crate: Annotated[Path, typer.Argument(help="A run's provenance crate: its folder or zip (from the hub, the "
+                                               "portal or result.provenance.save).")],
+    hub: Annotated[Optional[str], typer.Option("--hub", envvar="ONCOFED_HUB",
+                                               help="The hub's URL (default: the hub the crate names).")] = None,
+    token: Token = ...,
+    ca: Ca = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run a recorded analysis again — same analysis and version, cohort, parameters and nodes —
+    and say whether the result is identical, and which dataset versions changed. Exit 1 if the
+    result differs."""
+    from oncofed.client.federation import Federation
+    from oncofed.hub import provenance
+
+    recorded = provenance.read(crate)
+    url = hub or recorded.hub_url
+    if not url:
+        raise OncofedError(f"{crate} names no hub URL: give --hub")
+    with Federation(url, token, ca=ca) as fed, _fan_out_progress(recorded.analysis, as_json) as progress:
+        again = fed.rerun(crate, progress=progress)
+    if as_json:
+        _print_json(again.to_json())
+    else:
+        out.print(f"{recorded.analysis} {recorded.version} (run {recorded.run_id}) run again as {again.result.run_id} "
+                  f"on {', '.join(recorded.nodes)}", highlight=False, soft_wrap=True)
+        if again.identical:
+            out.print("[green]identical result[/]")
+        else:
+            out.print("[bold red]the result differs:[/]")
+            for where in again.differences:
+                out.print(f"  {where}", highlight=False, soft_wrap=True)
+        if again.dataset_changes:
+            out.print("dataset versions changed (node/dataset: old → new):")
+            for change in again.dataset_changes:
+                out.print(f"  {change}", highlight=False, soft_wrap=True)
+        elif not again.identical:
+            out.print("every dataset version is the one recorded")
+    if not again.identical:
+        raise typer.Exit(1)
 
 
 # catalogue ------------------------------------------------------------------------------

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import httpx
 
 from oncofed import tls, web
-from oncofed.client.results import Result, result_for
+from oncofed.client.results import Rerun, Result, result_for
 from oncofed.errors import OncofedError
 
 Filter = tuple[str, str, object]
@@ -47,6 +48,19 @@ class Federation:
         self._client = web.client(ca, base_url=self.hub_url, timeout=timeout,
                                   headers={"Authorization": f"Bearer {token}"} if token else {})
         self.timeout = timeout
+
+    @classmethod
+    def connect_demo(cls, folder: str | os.PathLike | None = None, *, role: str = "researcher",
+                     timeout: float = 120.0) -> Federation:
+        """Connect to a running ``oncofed demo`` as its demo researcher (or ``role`` "dac" or
+        "steward"): it leaves the hub's address and logins in ``demo.json`` in its folder, found
+        here from ``folder``, else ``ONCOFED_DEMO_DIR``, else ``.demo`` in this folder or a parent."""
+        from oncofed import demo
+
+        state = demo.running(folder)
+        if role not in state["logins"]:
+            raise FederationError(f"the demo has no {role!r} login; it has {', '.join(state['logins'])}")
+        return cls(state["hub_url"], state["logins"][role]["token"], timeout=timeout)
 
     def close(self) -> None:
         self._client.close()
@@ -120,22 +134,82 @@ class Federation:
         return self.run("glm", params, datasets=datasets, where=where, nodes=nodes)
 
     def run(self, analysis: str, params: dict, *, datasets=None, where=(), nodes=None,
-            version: str | None = None) -> Result:
-        """Run any registered analysis and wait for its result."""
+            version: str | None = None, progress: Callable[[dict], None] | None = None) -> Result:
+        """Run any registered analysis and wait for its result. ``progress`` is called with the
+        run's state (status, each node's part so far) every half second while it runs."""
         body = {"analysis": analysis, "params": params, "cohort": cohort(datasets, where)}
         if version:
             body["version"] = version
         if nodes is not None:
             body["nodes"] = list(nodes)
         deadline = time.monotonic() + self.timeout
-        raw = self._request("POST", "/api/analyses", json=body, params={"wait": min(self.timeout, 60)})
+        wait, every = (min(self.timeout, 60), 10) if progress is None else (0.5, 0.5)
+        raw = self._request("POST", "/api/analyses", json=body, params={"wait": wait})
         while raw["status"] == "running":
+            if progress is not None:
+                progress(raw)
             if time.monotonic() > deadline:
                 raise FederationError(f"run {raw['run']} did not finish within {self.timeout:g} s", raw=raw)
-            raw = self._request("GET", f"/api/analyses/{raw['run']}", params={"wait": 10})
+            raw = self._request("GET", f"/api/analyses/{raw['run']}", params={"wait": every})
+        if progress is not None:
+            progress(raw)
         if raw["status"] != "done":
             raise FederationError(f"{analysis}: {raw.get('error') or raw['status']}", raw=raw)
-        return result_for(analysis)(raw)
+        return result_for(analysis)(raw, provenance=self.provenance)
+
+    def provenance(self, run_id: str) -> bytes:
+        """A completed run's RO-Crate, zipped (see ``Result.provenance``)."""
+        response = self._send("GET", f"/api/analyses/{run_id}/provenance")
+        if response.status_code != 200:
+            raise FederationError(f"provenance of run {run_id}: HTTP {response.status_code}: "
+                                  f"{_message(response)}", response.status_code)
+        return response.content
+
+    def rerun(self, crate: str | os.PathLike, *, progress: Callable[[dict], None] | None = None) -> Rerun:
+        """Run a recorded run again — the same analysis and version, cohort, parameters and
+        nodes — and compare: is the result identical, and which dataset versions changed?"""
+        from oncofed.hub import provenance
+
+        recorded = provenance.read(Path(crate))
+        result = self.run(recorded.analysis, recorded.params, datasets=recorded.cohort.get("datasets"),
+                          where=recorded.cohort.get("filters") or (), nodes=recorded.nodes, version=recorded.version,
+                          progress=progress)
+        now = {n: p.get("datasets") or {} for n, p in result.raw["per_node"].items() if p.get("status") == "ok"}
+        return Rerun(recorded, result, provenance.dataset_changes(recorded.datasets, now),
+                     provenance.result_differences(recorded.result, result.result))
+
+    # discovery and access ----------------------------------------------------------------
+
+    def beacon(self, entry: str = "individuals", **params) -> dict:
+        """A Beacon v2 query over the federation (``GET /api/<entry>``), e.g.
+        ``fed.beacon("g_variants", geneId="EGFR")``: the merged Beacon response, each node's
+        status in ``info.nodes``."""
+        return self._request("GET", f"/api/{entry.strip('/')}", params=params)
+
+    def request_access(self, datasets: Sequence[str], purpose: str, text: str, *,
+                       diseases: Sequence[str] = (), commercial: bool = False, methods: bool = False,
+                       genetic: bool = False) -> dict:
+        """Ask the datasets' access committees for record-level access (``node/dataset`` each);
+        the request with each dataset's state."""
+        body = {"datasets": list(datasets), "purpose": {"code": purpose, "diseases": list(diseases),
+                                                        "commercial": commercial, "methods": methods,
+                                                        "genetic": genetic, "text": text}}
+        return self._request("POST", "/api/access/requests", json=body)
+
+    def access_requests(self, *, mine: bool = False, state: str | None = None) -> list[dict]:
+        """Your requests, and those you decide on (DAC), watch (steward) or oversee (admin)."""
+        params = {"mine": str(mine).lower()} | ({"state": state} if state else {})
+        return self._request("GET", "/api/access/requests", params=params)
+
+    def decide(self, item: str, action: str, *, note: str | None = None, days: int = 365) -> dict:
+        """One step on one dataset of a request: a DAC member approves, rejects or asks; the
+        requester answers or withdraws. The whole request as it now stands."""
+        return self._request("POST", f"/api/access/items/{item}/decisions",
+                             json={"action": action, "note": note, "days": days})
+
+    def harvest(self, nodes: Sequence[str] | None = None) -> dict:
+        """Harvest the nodes' catalogues now (the hub also does on a schedule); per node: ok, or why not."""
+        return self._request("POST", "/api/catalogue/harvest", json={"nodes": list(nodes) if nodes else None})["nodes"]
 
     # HTTP ------------------------------------------------------------------------------------
 
@@ -143,6 +217,17 @@ class Federation:
         return self._request("GET", path)
 
     def _request(self, method: str, path: str, **kw) -> dict:
+        response = self._send(method, path, **kw)
+        try:
+            data = response.json()
+        except ValueError:
+            raise FederationError(f"HTTP {response.status_code} from the hub: {response.text[:300]}",
+                                  response.status_code) from None
+        if response.status_code >= 400 and not (isinstance(data, dict) and "run" in data):
+            raise FederationError(f"HTTP {response.status_code}: {_message(response)}", response.status_code)
+        return data
+
+    def _send(self, method: str, path: str, **kw) -> httpx.Response:
         for attempt in range(5):  # the hub may be restarting: runs survive it, so retry briefly
             try:
                 response = self._client.request(method, path, **kw)
@@ -155,12 +240,12 @@ class Federation:
                     hint = " (if the hub serves HTTPS, its URL starts with https://)" if plain else ""
                     raise FederationError(f"cannot reach the hub at {self.hub_url}: {e}{hint}") from None
                 time.sleep(0.5 * 2 ** attempt)
-        try:
-            data = response.json()
-        except ValueError:
-            raise FederationError(f"HTTP {response.status_code} from the hub: {response.text[:300]}",
-                                  response.status_code) from None
-        if response.status_code >= 400 and not (isinstance(data, dict) and "run" in data):
-            message = data.get("error") or data.get("detail") if isinstance(data, dict) else data
-            raise FederationError(f"HTTP {response.status_code}: {message}", response.status_code)
-        return data
+        return response
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:300]
+    return (data.get("error") or data.get("detail")) if isinstance(data, dict) else str(data)

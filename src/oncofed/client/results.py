@@ -3,15 +3,57 @@ lifelines and statsmodels name them, each node's part, and a plot where one help
 
 from __future__ import annotations
 
+import io
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
 import pandas as pd
 
 
+class Provenance:
+    """A run's provenance: an RO-Crate (Workflow Run Crate) the hub builds for every completed
+    run, naming who ran what, when, on which nodes and dataset versions, and the result."""
+
+    def __init__(self, run_id: str, fetch: Callable[[str], bytes]):
+        self.run_id, self._fetch = run_id, fetch
+
+    def zip(self) -> bytes:
+        """The crate as the hub serves it, zipped."""
+        return self._fetch(self.run_id)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the crate into the folder ``path`` (made if missing), or as a zip file when
+        ``path`` ends in .zip; ``oncofed rerun PATH`` re-runs it."""
+        path = Path(path)
+        data = self.zip()
+        if path.suffix == ".zip":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            return path
+        path.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            z.extractall(path)
+        return path
+
+    def __repr__(self) -> str:
+        return f"<Provenance of run {self.run_id}: .save(folder) writes its RO-Crate>"
+
+
 class Result:
-    def __init__(self, raw: dict):
+    def __init__(self, raw: dict, provenance: Callable[[str], bytes] | None = None):
         self.raw = raw
         self.run_id: str = raw["run"]
         self.analysis: str = raw["analysis"]
         self.result: dict = raw["result"] or {}
+        self._provenance = provenance
+
+    @property
+    def provenance(self) -> Provenance:
+        """The run's RO-Crate: ``result.provenance.save("crate/")``."""
+        if self._provenance is None:
+            raise ValueError("this result is not connected to a hub, so its provenance cannot be fetched")
+        return Provenance(self.run_id, self._provenance)
 
     @property
     def per_node(self) -> pd.DataFrame:
@@ -83,6 +125,35 @@ class CoxResult(Result):
         ax.set_yticks(list(y), s.index)
         ax.set_xlabel("log hazard ratio (95% CI)")
         return ax
+
+
+class Rerun:
+    """A recorded run run again (``Federation.rerun``): whether the result is identical, and if
+    not, where it differs and which dataset versions changed."""
+
+    def __init__(self, recorded, result: Result, dataset_changes: list, differences: list[str]):
+        self.recorded = recorded  # oncofed.hub.provenance.Recorded: what the crate says
+        self.result = result
+        self.dataset_changes = dataset_changes  # [DatasetChange(node, dataset, old, new)]
+        self.differences = differences  # where the results differ, e.g. "result.count: 228 → 233"
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences
+
+    def to_json(self) -> dict:
+        return {"run": self.recorded.run_id, "rerun": self.result.run_id, "analysis": self.recorded.analysis,
+                "version": self.recorded.version, "identical": self.identical, "differences": self.differences,
+                "dataset_changes": [{"node": c.node, "dataset": c.dataset, "old": c.old, "new": c.new}
+                                    for c in self.dataset_changes]}
+
+    def __repr__(self) -> str:
+        head = f"rerun of {self.recorded.analysis} run {self.recorded.run_id}: "
+        if self.identical:
+            return head + "identical result" + ("" if not self.dataset_changes else " (though datasets changed)")
+        lines = [head + "the result differs"] + [f"  {d}" for d in self.differences]
+        lines += [f"  dataset changed: {c}" for c in self.dataset_changes]
+        return "\n".join(lines)
 
 
 _RESULTS = {"count": CountResult, "crosstab": CrosstabResult, "km": KMResult, "cox": CoxResult}

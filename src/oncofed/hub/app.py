@@ -20,7 +20,7 @@ from oncofed.analysis import registry
 from oncofed.auth import envelope, tokens
 from oncofed.errors import OncofedError
 from oncofed.hub import access_api, identity, identity_api
-from oncofed.hub import beacon_api, catalogue_api
+from oncofed.hub import beacon_api, catalogue_api, provenance_api
 from oncofed.hub import home as hub_home
 from oncofed.hub import portal
 from oncofed.hub.coordinator import Coordinator, RunRequest
@@ -81,6 +81,7 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
     app.include_router(access_api.router())
     app.include_router(beacon_api.router(researcher))
     app.include_router(portal.router(researcher))
+    app.include_router(provenance_api.router(researcher))
     poll_replay, answer_replay = envelope.ReplayCache(), envelope.ReplayCache()
 
     @app.exception_handler(tokens.TokenError)

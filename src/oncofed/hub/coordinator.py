@@ -15,6 +15,7 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
+import oncofed
 from oncofed.analysis import registry
 from oncofed.analysis.base import AnalysisError, Partial
 from oncofed.analysis import cohort as cohorts
@@ -174,9 +175,10 @@ class Coordinator:
             except AnalysisError as e:
                 await self._save(run_id, status="failed", per_node=per_node, error=str(e))
                 return
-            if step.done:
-                await self._save(run_id, status="done", per_node=per_node, result=step.result,
-                                 state={"members": [n.id for n in ok], "analysis": state}, round=round_)
+            if step.done:  # the hub's oncofed version goes into the run's provenance
+                await self._save(run_id, status="done", per_node=per_node, result=step.result, round=round_,
+                                 state={"members": [n.id for n in ok], "analysis": state,
+                                        "oncofed": oncofed.__version__})
                 return
             state, round_ = step.state, round_ + 1
             await self._save(run_id, round=round_, per_node=per_node,

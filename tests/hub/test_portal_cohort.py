@@ -1,0 +1,49 @@
+"""The cohort builder's form: criteria to the API's requests and back, without a server."""
+
+from urllib.parse import parse_qsl
+
+from oncofed.hub import portal_cohort as pc
+
+
+def form(query: str) -> pc.Criteria:
+    return pc.parse(parse_qsl(query, keep_blank_values=True))
+
+
+def test_criteria_become_the_count_request_with_typed_values():
+    c = form("dataset=ncctg-lung&node=de&v=age&op=>%3D&val=60&v=sex&op=%3D&val=NCIT:C16576"
+             "&v=stage&op=in&val=NCIT:C27966,+NCIT:C27970&v=grade&op=is_null&val=&v=&op=%3D&val=")
+    assert c.errors == []
+    assert c.count_request() == {"analysis": "count", "nodes": ["de"], "cohort": {"datasets": ["ncctg-lung"], "filters": [
+        {"variable": "age", "op": ">=", "value": 60}, {"variable": "sex", "op": "=", "value": "NCIT:C16576"},
+        {"variable": "stage", "op": "in", "value": ["NCIT:C27966", "NCIT:C27970"]},
+        {"variable": "grade", "op": "is_null"}]}}
+    assert not c.has_variant
+    assert form(c.query()).count_request() == c.count_request()  # the cohort is a link
+
+
+def test_a_criterion_that_cannot_run_is_kept_and_named():
+    c = form("v=age&op=>&val=old&v=nonsense&op=%3D&val=1&v=imaging:CT&op=%3D&val=")
+    assert [x.variable for x in c.criteria] == ["age", "nonsense", "imaging:CT"]
+    assert len(c.errors) == 3 and "age is a number" in c.errors[0] and "unknown variable 'nonsense'" in c.errors[1]
+    assert c.filters == []
+
+
+def test_variant_criteria_go_to_the_beacon_with_the_criteria_it_can_say():
+    c = form("v=age&op=>%3D&val=40&v=diagnosis&op=descendant_of&val=NCIT:C4872&gene=EGFR")
+    assert c.has_variant and c.errors == []
+    body = c.beacon_request(["nl:hcc1187"])
+    assert body["query"]["requestParameters"] == {"datasets": {"datasetIds": ["nl:hcc1187"]},
+                                                  "g_variant": {"geneId": "EGFR"}}
+    assert body["query"]["filters"] == [{"id": "age", "operator": ">=", "value": 40},
+                                        {"id": "NCIT:C4872", "includeDescendantTerms": True}]
+    position = form("assembly=GRCh37&chrom=7&pos=55083589&ref=c&alt=t").beacon_request([])
+    assert position["query"]["requestParameters"]["g_variant"] == {
+        "referenceName": "7", "start": [55083588], "assemblyId": "GRCh37", "referenceBases": "C", "alternateBases": "T"}
+    assert form("chrom=7").errors == ["variant: give a gene, or a chromosome and a position"]
+    assert "cannot combine" in form("gene=EGFR&v=age&op=is_null&val=").errors[0]
+
+
+def test_a_withheld_count_is_shown_as_less_than_the_minimum_cell_never_as_a_number():
+    assert pc.shown_count(None, "ok") == "< 5"
+    assert pc.shown_count(1234, "ok") == "1,234" and pc.shown_count(0, "ok") == "0"
+    assert pc.shown_count(None, "refused") == "–"

@@ -27,6 +27,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/federated_cox.py
 	$(BIN)/python benchmarks/vcf_ingest.py
 	$(BIN)/python benchmarks/idc_ingest.py
+	$(BIN)/python benchmarks/portal_pages.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

@@ -105,8 +105,6 @@ def async_client(ca: str | os.PathLike | None = None, **kw) -> httpx.AsyncClient
 
 
 def _verify(ca: object) -> ssl.SSLContext:
-    if ca is True:  # an older spelling of "the default trust"
-        ca = None
     if ca is False or not (ca is None or isinstance(ca, (str, os.PathLike))):
         raise TypeError("certificate verification cannot be turned off; give a CA file to trust instead")
     return tls.client_context(ca)

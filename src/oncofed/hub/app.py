@@ -63,7 +63,7 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with async_client(os.environ.get("ONCOFED_CA_BUNDLE", True)) as client:
+        async with async_client() as client:  # trusts ONCOFED_CA_BUNDLE too
             app.state.coordinator = Coordinator(store, hub, {"direct": DirectTransport(client),
                                                              "relay": RelayTransport(queue)})
             adopter = asyncio.create_task(app.state.coordinator.adopt_forever())

@@ -18,8 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-import httpx
-
+from oncofed import web
 from oncofed.auth import visas
 from oncofed.auth.visas import Grant, Identity, RevocationList, TrustConfig
 
@@ -30,7 +29,8 @@ RETRY_AFTER_S = 5.0  # after a failed fetch, ask again no sooner than this
 
 
 def _fetch(url: str) -> str:
-    response = httpx.get(url, timeout=5.0)
+    with web.client(timeout=5.0) as client:  # verifies against ONCOFED_CA_BUNDLE's private CA too
+        response = client.get(url)
     response.raise_for_status()
     return response.json()["revocations"]
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from node.test_openapi import fuzz
+from fuzzing import fuzz
 from oncofed.auth import tokens
 from oncofed.hub import home
 from oncofed.hub.app import create_app

@@ -3,32 +3,11 @@ client sends, anonymous or signed in, no answer is a 5xx, and every answer match
 description promises."""
 
 import pytest
-import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
-from schemathesis import checks
 
 from beacon.nodes import build
+from fuzzing import fuzz
 from oncofed.node.app import create_app
-
-CHECKS = [checks.not_a_server_error, checks.response_schema_conformance, checks.content_type_conformance]
-
-
-def fuzz(app, headers: dict, examples: int = 25) -> list[str]:
-    """Every operation of the app's OpenAPI description, called with generated requests."""
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    seen = []
-    for found in schema.get_all_operations():
-        operation = found.ok()
-        seen.append(operation.label)
-
-        @given(operation.as_strategy())
-        @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def run(case):
-            case.call_and_validate(headers=headers, checks=CHECKS)
-
-        run()
-    return seen
 
 
 @pytest.fixture(scope="module")

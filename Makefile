@@ -28,6 +28,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/vcf_ingest.py
 	$(BIN)/python benchmarks/idc_ingest.py
 	$(BIN)/python benchmarks/portal_pages.py
+	$(BIN)/python benchmarks/beacon_query.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

@@ -861,22 +861,110 @@ def catalogue_search(
 
 @_command(app, "demo")
 def demo(
-    folder: Annotated[Path, typer.Option("--dir", help="Where the demo nodes live (recreated).")] = Path(".demo"),
+    folder: Annotated[Optional[Path], typer.Option(
+        "--dir", help="Where the demo lives (recreated); default .demo, or a temporary folder with --smoke.")] = None,
     data: Annotated[Optional[Path], typer.Option(help="The demo data folder (default: the repository's data/).")] = None,
+    port: Annotated[Optional[int], typer.Option(
+        help="The hub's port (default 8700, or any free one with --smoke; 0: any free one).")] = None,
+    smoke: Annotated[bool, typer.Option(
+        "--smoke", help="Run a researcher's scripted session against the demo, then stop; exit 1 if a step fails.")] = False,
+    build_only: Annotated[bool, typer.Option(
+        "--build-only", help="Only build the nodes and show what they hold; start nothing.")] = False,
+    as_json: AsJson = False,
 ) -> None:
-    """Create three demo nodes loaded with real public cancer cohorts and show what they hold."""
+    """A live demo federation on this machine: a hub and three nodes (DE, FR direct; NL over the
+    relay) with real public cancer cohorts and tumour/normal variants, the catalogue harvested and
+    demo logins made. Runs until Ctrl-C and leaves nothing running behind."""
+    import tempfile
+
     from oncofed import demo as demo_mod
 
-    nodes = demo_mod.build(folder, data or demo_mod.DATA)
+    data = data or demo_mod.DATA
+    if build_only:
+        folder = folder or Path(demo_mod.DEFAULT_DIR)
+        homes = demo_mod.build(folder, data)
+        rows = demo_mod.holdings(homes)
+        _show_holdings(rows, as_json)
+        if not as_json:
+            out.print(f"The nodes are in {folder}/; look closer with: oncofed node show {homes[-1].path} "
+                      f"{rows[-1]['dataset']}", soft_wrap=True)
+        return
+    scratch = tempfile.TemporaryDirectory(prefix="oncofed-demo-") if smoke and folder is None else None
+    folder = Path(scratch.name) if scratch else folder or Path(demo_mod.DEFAULT_DIR)
+    port = port if port is not None else (0 if smoke else 8700)
+    code = 0
+    try:
+        with demo_mod.interruptible():
+            with err.status("building the demo nodes and starting the federation…", spinner="dots"):
+                live = demo_mod.start(folder, data, port=port or None)
+            try:
+                if smoke:
+                    code = _smoke(live, as_json)
+                else:
+                    _show_demo(live, as_json)
+                    problem = demo_mod.serve(live)
+                    if problem:
+                        err.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+                        code = 1
+                    else:
+                        err.print("stopping the demo…")
+            finally:
+                live.stop()
+    except KeyboardInterrupt:
+        err.print("demo stopped")
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+    raise typer.Exit(code)
+
+
+def _show_holdings(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        _print_json(rows)
+        return
     t = Table("node", "country", "dataset", "individuals", "records", "version", title="oncofed demo nodes")
-    for h in nodes:
-        with h.store(read_only=True) as store:
-            for d in store.datasets():
-                counts = store.counts(d.id)
-                t.add_row(h.config.name, h.config.country, d.id, f"{counts['individuals']:,}",
-                          f"{sum(counts.values()):,}", f"{d.version} ({(d.content_hash or '')[7:19]})")
+    for r in rows:
+        node = r["node"] + (" (relay)" if r.get("transport") == "relay" else "")
+        t.add_row(node, r["country"], r["dataset"], f"{r['individuals']:,}", f"{r['records']:,}",
+                  f"{r['version']} · {(r['content_hash'] or '')[7:15]}")
     out.print(t)
-    out.print(f"The nodes are in {folder}/; look closer with: oncofed node show {h.path} {d.id}", soft_wrap=True)
+
+
+def _show_demo(live, as_json: bool) -> None:
+    logins = {role: {"user": x.user, "name": x.name, "scope": x.scope, "token": x.token}
+              for role, x in live.logins.items()}
+    if as_json:
+        _print_json({"hub_url": live.hub_url, "portal": live.hub_url + "/", "folder": str(live.folder),
+                     "logins": logins, "nodes": live.holdings()})
+        return
+    _show_holdings(live.holdings(), False)
+    out.print(f"\n[bold]oncofed demo is running[/] (folder {live.folder})", highlight=False)
+    out.print(f"  portal: [bold]{live.hub_url}/[/]", highlight=False)
+    what = {"researcher": "researcher", "dac": "DAC member of {scope}", "steward": "steward of node {scope}"}
+    for role, login in live.logins.items():
+        out.print(f"  sign in as {what[role].format(scope=login.scope)} ({login.name}) with the token:\n    {login.token}",
+                  highlight=False, soft_wrap=True)
+    out.print(f"  in a notebook: Federation.connect_demo()  ·  on the command line: "
+              f"export ONCOFED_HUB={live.hub_url} ONCOFED_TOKEN=<the researcher's token>", highlight=False, soft_wrap=True)
+    out.print("Press Ctrl-C to stop the demo.")
+
+
+def _smoke(live, as_json: bool) -> int:
+    from oncofed import demo as demo_mod
+
+    def said(step) -> None:
+        if not as_json:
+            mark = "[green]ok[/]  " if step.ok else "[bold red]FAIL[/]"
+            out.print(f"{mark} {step.name:<17} {step.said}  [dim]({step.seconds:.1f} s)[/]", highlight=False,
+                      soft_wrap=True)
+
+    steps = demo_mod.smoke(live, said)
+    failed = [s for s in steps if not s.ok]
+    if as_json:
+        _print_json({"ok": not failed, "steps": [asdict(s) for s in steps]})
+    else:
+        out.print(f"smoke: {len(steps) - len(failed)} of {len(steps)} steps gave the expected answer")
+    return 1 if failed else 0
 
 
 # identity and access ------------------------------------------------------------------------

@@ -63,6 +63,7 @@ class _Dataset:
     where: str | None
     title: str
     options: dict  # the other options of ``ingest.pipeline.ingest`` (samples, assembly, …)
+    about: dict  # description, licence, duo: how the dataset is registered
 
 
 @dataclass
@@ -78,23 +79,28 @@ class LocalNode:
     process: subprocess.Popen | None = None
     certificate: tuple[Path, Path] | None = None  # (cert, key) it serves with, if not one from the federation's CA
     url: str | None = None  # a direct node's, once started
+    ingested: dict = field(default_factory=dict)  # dataset → the last ingest's WriteResult (version, hash, counts)
 
     def add_dataset(self, dataset_id: str, data: pd.DataFrame | str | Path, *, mapping: str | Path | None = None,
                     format: str = "csv", where: str | None = None, title: str | None = None,
+                    description: str | None = None, licence: str | None = None, duo: list[str] | None = None,
                     **options: object) -> LocalNode:
         """Data as a DataFrame (written to CSV) or a file/folder in ``format``, with a mapping
         where the format takes one; ``options`` go to ``ingest.pipeline.ingest`` (such as
         ``samples`` for a VCF). A dataset added twice is ingested twice, merged."""
         if not isinstance(data, pd.DataFrame):
             data = Path(data)
+        about = {"description": description, "licence": licence, "duo": duo}
         self.datasets.append(_Dataset(dataset_id, data, Path(mapping) if mapping else None, format, where,
-                                      title or dataset_id, options))
+                                      title or dataset_id, options, about))
         return self
 
 
 class LocalFederation:
     def __init__(self, workdir: str | Path | None = None, db: str | None = None, hub_workers: int = 1,
-                 tls: bool = False):
+                 tls: bool = False, hub_port: int | None = None):
+        """``workdir`` (default: a temporary folder, removed by ``stop``) is kept when given;
+        ``hub_port`` is a free one unless given."""
         self._own_dir = workdir is None
         self.tls = tls
         self.ca: CertificateAuthority | None = None  # with tls: signs the servers' certificates
@@ -107,7 +113,7 @@ class LocalFederation:
         self.hub_workers = hub_workers
         self.nodes: dict[str, LocalNode] = {}
         self.hub: hub_home.HubHome | None = None
-        self.hub_port: int | None = None
+        self.hub_port: int | None = hub_port
         self.hub_process: subprocess.Popen | None = None
         self.token: str | None = None
         self.visa_trust = None  # what the nodes trust of the hub's permits, once started
@@ -137,7 +143,7 @@ class LocalFederation:
         self.hub = hub_home.init(self.workdir / "hub", "Local hub", "local-hub",
                                  self.db or f"sqlite:///{(self.workdir / 'hub' / 'hub.db').resolve()}")
         (self.workdir / "hub-info.json").write_text(json.dumps(self.hub.info()))
-        self.hub_port = free_port()
+        self.hub_port = self.hub_port or free_port()
         # the hub signs permits as its URL; its nodes trust them (as `oncofed hub visa-trust` hands over)
         identity.save_config(self.hub.path, identity.IdentityConfig(url=self.hub_url))
         store = HubStore(self.hub.config.db)
@@ -221,8 +227,8 @@ class LocalFederation:
                 d.data.to_csv(files[0], index=False)
             with home.store() as store:
                 if d.id not in {x.id for x in store.datasets()}:
-                    store.add_dataset(d.id, d.title)
-            ingest(home, d.id, d.format, files, mapping=d.mapping, where=d.where, **d.options)
+                    store.add_dataset(d.id, d.title, **d.about)
+            node.ingested[d.id] = ingest(home, d.id, d.format, files, mapping=d.mapping, where=d.where, **d.options)
         node.home = home
 
     def _start_hub(self) -> None:

@@ -103,9 +103,11 @@ def test_fdp_layers_link_down_from_the_fair_data_point(demo_nodes):
 def test_identifiers_derive_from_the_base_url_and_the_ids_only(demo_nodes):
     home = demo_nodes["demo-nl"]
     assert {s for s in graph_of(home).subjects() if isinstance(s, URIRef) and s.startswith(BASE)} == {
-        URIRef(BASE + p) for p in ("/fdp", "/catalog/demo-nl", "/dataset/rotterdam", "/dataset/ncctg-lung",
-                                   "/dataset/rotterdam/version/1", "/dataset/ncctg-lung/version/1",
-                                   "/distribution/rotterdam", "/distribution/ncctg-lung",
+        URIRef(BASE + p) for p in ("/fdp", "/catalog/demo-nl",
+                                   *(f"/{layer}/{d}" for layer in ("dataset", "distribution")
+                                     for d in ("rotterdam", "ncctg-lung", "hcc1187")),
+                                   *(f"/dataset/{d}/version/1" for d in ("rotterdam", "ncctg-lung", "hcc1187")),
                                    *(f"/vocabulary/data-type/{t}" for t in
-                                     ("individuals", "diseases", "treatments", "measurements", "outcomes")),
-                                   "/vocabulary/coding-system/ONCOFED")}
+                                     ("individuals", "diseases", "treatments", "measurements", "outcomes",
+                                      "biosamples", "variants", "calls")),  # hcc1187: a tumour/normal VCF
+                                   *(f"/vocabulary/coding-system/{c}" for c in ("ONCOFED", "GENO", "SO")))}

@@ -56,7 +56,7 @@ def facet(result: dict, name: str) -> dict[str, int]:
 def test_every_harvested_dataset_is_found_with_its_facts(hub):
     store, _ = hub
     result = search(store.engine, Query())
-    assert result["total"] == 6
+    assert result["total"] == 7
     gbsg2 = dataset(store.engine, "demo-de/gbsg2")
     assert gbsg2["individuals"] == 686 and gbsg2["cancer_types"] == ["NCIT:C4872"]
     assert gbsg2["stale"] is False and gbsg2["iri"] == "https://demo-de.example.org/dataset/gbsg2"
@@ -64,7 +64,7 @@ def test_every_harvested_dataset_is_found_with_its_facts(hub):
 
 def test_full_text_needs_every_word(hub):
     store, _ = hub
-    assert ids(store.engine, q="breast") == ["demo-de/gbsg2", "demo-nl/rotterdam"]
+    assert ids(store.engine, q="breast") == ["demo-de/gbsg2", "demo-nl/hcc1187", "demo-nl/rotterdam"]
     assert ids(store.engine, q="breast tamoxifen") == ["demo-de/gbsg2"]
     assert ids(store.engine, q="LEVAMISOLE") == ["demo-fr/colon"]  # a keyword, any case
     assert ids(store.engine, q="carcinoma colon") == ["demo-fr/colon"]  # a cancer type's label
@@ -86,8 +86,8 @@ def test_two_facets_narrow_and_the_facet_counts_describe_the_matches(hub):
     everything = search(store.engine, Query())
     assert facet(everything, "cancer") == {"NCIT:C4872": 2, "NCIT:C4878": 3, "NCIT:C4910": 1}
     assert facet(everything, "country")["US"] == 4  # the NCCTG trials recruited in the US
-    assert facet(everything, "node") == {"demo-de": 2, "demo-nl": 2, "demo-fr": 2}
-    assert facet(everything, "access") == {"restricted": 5, "public": 1}
+    assert facet(everything, "node") == {"demo-de": 2, "demo-nl": 3, "demo-fr": 2}
+    assert facet(everything, "access") == {"restricted": 6, "public": 1}
     assert {v["value"]: v["label"] for v in everything["facets"]["cancer"]}["NCIT:C4872"] == "Breast Carcinoma"
     assert facet(search(store.engine, Query(country=["DE"])), "cancer") == {"NCIT:C4872": 1, "NCIT:C4878": 1}
 
@@ -105,21 +105,22 @@ def test_data_type_access_and_size(hub):
 def test_duo_purpose_compatibility(hub):
     store, _ = hub
     lungs = {"demo-de/ncctg-lung", "demo-fr/ncctg-lung", "demo-nl/ncctg-lung"}  # no restriction
-    assert set(ids(store.engine, purpose="HMB")) == lungs | {"demo-fr/colon", "demo-nl/rotterdam"}
-    assert set(ids(store.engine, purpose="GRU")) == lungs | {"demo-fr/colon"}
+    hcc1187 = {"demo-nl/hcc1187"}  # DUO:0000042, general research use
+    assert set(ids(store.engine, purpose="HMB")) == lungs | hcc1187 | {"demo-fr/colon", "demo-nl/rotterdam"}
+    assert set(ids(store.engine, purpose="GRU")) == lungs | hcc1187 | {"demo-fr/colon"}
     assert set(ids(store.engine, purpose="DS", purpose_disease=["NCIT:C4194"])) == \
-        lungs | {"demo-fr/colon", "demo-nl/rotterdam", "demo-de/gbsg2"}
+        lungs | hcc1187 | {"demo-fr/colon", "demo-nl/rotterdam", "demo-de/gbsg2"}
     assert "demo-de/gbsg2" not in ids(store.engine, purpose="DS", purpose_disease=["NCIT:C4194"], commercial=True)
     assert "demo-de/gbsg2" not in ids(store.engine, purpose="DS", purpose_disease=["NCIT:C4878"])
-    assert facet(search(store.engine, Query()), "purpose") == {"GRU": 4, "HMB": 5, "POA": 4}
+    assert facet(search(store.engine, Query()), "purpose") == {"GRU": 5, "HMB": 6, "POA": 5}
 
 
 def test_pages_are_disjoint_ordered_and_complete(hub):
     store, _ = hub
     pages = [search(store.engine, Query(per_page=4, page=p)) for p in (1, 2, 3)]
-    assert [len(p["datasets"]) for p in pages] == [4, 2, 0] and {p["total"] for p in pages} == {6}
+    assert [len(p["datasets"]) for p in pages] == [4, 3, 0] and {p["total"] for p in pages} == {7}
     titles = [d["title"] for p in pages for d in p["datasets"]]
-    assert titles == sorted(titles) and len({d["id"] for p in pages for d in p["datasets"]}) == 6
+    assert titles == sorted(titles) and len({d["id"] for p in pages for d in p["datasets"]}) == 7
 
 
 def test_a_reharvest_replaces_the_node_s_datasets(hub, harvested):

@@ -101,7 +101,7 @@ def test_a_broken_fhir_file_leaves_the_store_as_it_was(node, cli, tmp_path):
 
 
 def test_the_demo_builds_three_nodes_from_the_real_cohorts(tmp_path, cli):
-    output = cli("demo", "--dir", tmp_path / "demo").output
+    output = cli("demo", "--build-only", "--dir", tmp_path / "demo").output
     for name in ("demo-de", "demo-nl", "demo-fr"):
         assert name in output
     lung = 0

@@ -57,7 +57,10 @@ class Federation:
         here from ``folder``, else ``ONCOFED_DEMO_DIR``, else ``.demo`` in this folder or a parent."""
         from oncofed import demo
 
-        state = demo.running(folder)
+        try:
+            state = demo.running(folder)
+        except demo.DemoError as e:
+            raise FederationError(str(e)) from None
         if role not in state["logins"]:
             raise FederationError(f"the demo has no {role!r} login; it has {', '.join(state['logins'])}")
         return cls(state["hub_url"], state["logins"][role]["token"], timeout=timeout)

@@ -89,11 +89,15 @@ def node_init(
     path: NodePath,
     name: Annotated[str, typer.Option(help="The node's name, shown to the federation.")],
     country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 country code, e.g. DE.")],
+    as_json: AsJson = False,
 ) -> None:
     """Create a node: its folder, configuration, pseudonymisation secret and empty store."""
     from oncofed.node import home
 
     h = home.init(path, name, country)
+    if as_json:
+        _print_json(h.info() | {"path": str(h.path)})
+        return
     out.print(f"node [bold]{h.config.name}[/] ({h.config.country}) created at {path}")
 
 
@@ -106,12 +110,16 @@ def node_add_dataset(
     licence: Annotated[Optional[str], typer.Option(help="Licence, e.g. CC-BY-4.0.")] = None,
     contact: Annotated[Optional[str], typer.Option(help="Contact point (e-mail or URL).")] = None,
     duo: Annotated[Optional[list[str]], typer.Option(help="DUO data-use code, e.g. DUO:0000042; repeatable.")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Register a dataset on the node, ready for ingest."""
     from oncofed.node import home
 
     with home.load(path).store() as store:
         d = store.add_dataset(dataset, title, description=description, duo=duo, licence=licence, contact=contact)
+    if as_json:
+        _print_json(asdict(d))
+        return
     out.print(f"dataset [bold]{d.id}[/] added")
 
 
@@ -249,6 +257,7 @@ def node_export_phenopacket(
     path: NodePath,
     dataset: str,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write one Phenopacket JSON per individual.")],
+    as_json: AsJson = False,
 ) -> None:
     """Write the dataset's individuals as GA4GH Phenopackets v2 (JSON)."""
     from oncofed.ingest import phenopacket
@@ -257,6 +266,9 @@ def node_export_phenopacket(
     with home.load(path).store(read_only=True) as store:
         store.dataset(dataset)
         written = phenopacket.export_to_dir(store.con, dataset, out_dir)
+    if as_json:
+        _print_json({"dataset": dataset, "written": [str(p) for p in written]})
+        return
     out.print(f"{len(written)} phenopackets written to {out_dir}")
 
 @_command(node_app, "info")
@@ -498,11 +510,15 @@ def hub_init(
     name: Annotated[str, typer.Option(help="The hub's name.")],
     hub_id: Annotated[Optional[str], typer.Option("--id", help="The hub's id (default: from the name).")] = None,
     db: HubDb = None,
+    as_json: AsJson = False,
 ) -> None:
     """Create a hub: its folder, configuration and signing key."""
     from oncofed.hub import home
 
     h = home.init(path, name, hub_id, db)
+    if as_json:
+        _print_json(h.info() | {"path": str(h.path), "db": h.config.db})
+        return
     out.print(f"hub [bold]{h.config.id}[/] created at {path} (database {h.config.db})")
 
 
@@ -550,6 +566,7 @@ def hub_add_node(
     url: Annotated[Optional[str], typer.Option(help="The node's URL (direct transport).")] = None,
     timeout: Annotated[int, typer.Option(help="Seconds to wait for this node's answers.")] = 30,
     db: HubDb = None,
+    as_json: AsJson = False,
 ) -> None:
     """Register a node with the hub."""
     _, store = _hub_store(path, db)
@@ -561,6 +578,9 @@ def hub_add_node(
         raise OncofedError(f"{info}: not a node info file ({e})") from None
     finally:
         store.dispose()
+    if as_json:
+        _print_json(asdict(node))
+        return
     out.print(f"node [bold]{node.id}[/] ({node.country}, {node.transport}) registered")
 
 
@@ -626,6 +646,7 @@ def hub_user_add(
     name: Annotated[str, typer.Argument(help="The researcher's name.")],
     days: Annotated[int, typer.Option(help="How long the token is valid, in days.")] = 30,
     db: HubDb = None,
+    as_json: AsJson = False,
 ) -> None:
     """Create a researcher account and print a token for it."""
     from datetime import timedelta
@@ -638,6 +659,9 @@ def hub_user_add(
     finally:
         store.dispose()
     token = tokens.issue(h.private_key, h.config.id, user_id, timedelta(days=days))
+    if as_json:
+        _print_json({"id": user_id, "name": name, "token": token, "days": days})
+        return
     err.print(f"researcher {name} ({user_id}); token valid {days} days:")
     out.print(token, soft_wrap=True)
 
@@ -1052,6 +1076,7 @@ def hub_user_role(
     scope: Annotated[Optional[str], typer.Argument(help="dac: NODE/DATASET; steward: NODE; admin: none.")] = None,
     remove: Annotated[bool, typer.Option("--remove", help="Take the role away.")] = False,
     db: HubDb = None,
+    as_json: AsJson = False,
 ) -> None:
     """Give a user a role: a dataset's DAC member, a node's steward, or hub admin."""
     from oncofed.hub.identity import Identities
@@ -1067,6 +1092,9 @@ def hub_user_role(
         held = sorted(identities.roles(user))
     finally:
         store.dispose()
+    if as_json:
+        _print_json({"user": user, "roles": [{"role": r, "scope": s or None} for r, s in held]})
+        return
     out.print(f"{user}: researcher" + "".join(f", {r}" + (f" {s}" if s else "") for r, s in held))
 
 
@@ -1190,6 +1218,10 @@ def access_revoke(
 
 
 @_command(access_app, "passport")
-def access_passport(hub: Hub, token: Token, ca: Ca = None) -> None:
+def access_passport(hub: Hub, token: Token, ca: Ca = None, as_json: AsJson = False) -> None:
     """Print a GA4GH Passport carrying your permits in force (a credential: keep it to yourself)."""
-    out.print(_access(hub, token, ca, "GET", "/api/access/passport")["passport"], soft_wrap=True)
+    answer = _access(hub, token, ca, "GET", "/api/access/passport")
+    if as_json:
+        _print_json(answer)
+        return
+    out.print(answer["passport"], soft_wrap=True)

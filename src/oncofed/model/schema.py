@@ -41,6 +41,8 @@ class Table:
     name: str
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
+    # rows are written in this order, so the store's per-block min/max let a lookup skip blocks
+    order: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -64,8 +66,8 @@ CODED = frozenset({
 })
 
 
-def _t(name: str, key: tuple[str, ...], *cols: tuple) -> Table:
-    return Table(name, tuple(Column(*c) for c in cols), key)
+def _t(name: str, key: tuple[str, ...], *cols: tuple, order: tuple[str, ...] = ()) -> Table:
+    return Table(name, tuple(Column(*c) for c in cols), key, order)
 
 
 V, D, I, B, BI = "VARCHAR", "DOUBLE", "INTEGER", "BOOLEAN", "BIGINT"
@@ -118,6 +120,7 @@ TABLES: dict[str, Table] = {
             ("id", V, REQ), ("assembly", V, REQ), ("chromosome", V, REQ), ("position", BI, REQ),
             ("ref", V, REQ), ("alt", V, REQ), ("gene", V), ("hgvs_g", V), ("hgvs_c", V),
             ("hgvs_p", V), ("variant_class", V), ("consequence", V),
+            order=("chromosome", "position"),
         ),
         _t(
             "calls", ("variant_id", "biosample_id"),

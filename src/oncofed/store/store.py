@@ -222,8 +222,11 @@ class Store:
     def _insert(self, dataset_id: str, batch: Batch) -> None:
         for name, data in batch.tables.items():
             self.con.register("_batch", data)
-            cols = ", ".join(TABLES[name].column_names)
-            self.con.execute(f"INSERT INTO {name} (dataset_id, {cols}) SELECT ?, {cols} FROM _batch", [dataset_id])
+            spec = TABLES[name]
+            cols = ", ".join(spec.column_names)
+            order = f" ORDER BY {', '.join(spec.order)}" if spec.order else ""
+            self.con.execute(f"INSERT INTO {name} (dataset_id, {cols}) SELECT ?, {cols} FROM _batch{order}",
+                             [dataset_id])
             self.con.unregister("_batch")
 
     def _check_references(self, dataset_id: str, batch: Batch) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, ConfigDict
@@ -29,6 +30,9 @@ from oncofed.ingest.pipeline import ingest
 from oncofed.node import home
 from oncofed.node.home import NodeHome
 from oncofed.store.store import WriteResult
+
+if TYPE_CHECKING:  # imported by start() only: building the nodes needs none of the hub
+    from oncofed.testing import LocalFederation
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 STATE, DIR_ENV, DEFAULT_DIR = "demo.json", "ONCOFED_DEMO_DIR", ".demo"
@@ -130,7 +134,7 @@ class Login:
 class Demo:
     folder: Path
     layout: DemoPlan
-    federation: object  # oncofed.testing.LocalFederation, started
+    federation: LocalFederation  # started
     logins: dict[str, Login]
 
     @property

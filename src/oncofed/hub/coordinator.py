@@ -53,22 +53,26 @@ class Coordinator:
 
     # submitting and waiting --------------------------------------------------------------
 
-    def check(self, request: RunRequest) -> tuple[str, dict]:
-        """The analysis version and checked parameters, or AnalysisError (a 4xx)."""
+    def check(self, request: RunRequest) -> tuple[str, dict, list[NodeRecord]]:
+        """The analysis version, checked parameters and the registered nodes, or AnalysisError (a 4xx)."""
         analysis = registry.get(request.analysis, request.version)
         params = analysis.validate(request.params)
         cohorts.check(request.cohort)
-        known = {n.id for n in self.store.nodes()}
+        nodes = self.store.nodes()
+        known = {n.id for n in nodes}
         unknown = sorted(set(request.nodes or ()) - known)
         if unknown:
             raise AnalysisError(f"unknown node(s) {', '.join(unknown)}; registered: {', '.join(sorted(known))}")
-        return analysis.version, params
+        return analysis.version, params, nodes
 
     def submit(self, requester: str, token: str, request: RunRequest) -> str:
-        version, params = self.check(request)
+        version, params, nodes = self.check(request)
         body = request.model_dump(mode="json") | {"version": version, "params": params}
         run_id = self.store.create_run(requester, request.analysis, version, body, token, self.owner, LEASE_S)
-        self._start(run_id)
+        # what _rounds would read back from the store for a new run
+        run = {"id": run_id, "request": body, "analysis": request.analysis, "version": version, "token": token,
+               "per_node": {}, "state": {}, "round": 0}
+        self._start(run_id, (run, nodes))
         return run_id
 
     async def wait(self, run_id: str, seconds: float) -> None:
@@ -88,9 +92,9 @@ class Coordinator:
                 return
             await asyncio.sleep(0.05)
 
-    def _start(self, run_id: str) -> None:
+    def _start(self, run_id: str, known: tuple[dict, list[NodeRecord]] | None = None) -> None:
         self._done[run_id] = asyncio.Event()
-        task = asyncio.get_running_loop().create_task(self._drive(run_id))
+        task = asyncio.get_running_loop().create_task(self._drive(run_id, known))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -112,10 +116,10 @@ class Coordinator:
 
     # driving a run ---------------------------------------------------------------------
 
-    async def _drive(self, run_id: str) -> None:
+    async def _drive(self, run_id: str, known: tuple[dict, list[NodeRecord]] | None = None) -> None:
         heartbeat = asyncio.get_running_loop().create_task(self._heartbeat(run_id, asyncio.current_task()))
         try:
-            await self._rounds(run_id)
+            await self._rounds(run_id, known)
         except (_LostLease, asyncio.CancelledError):
             log.info("run %s is now driven by another process", run_id)
         except Exception as e:
@@ -133,12 +137,14 @@ class Coordinator:
                 driver.cancel()
                 return
 
-    async def _rounds(self, run_id: str) -> None:
-        run = await asyncio.to_thread(self.store.run, run_id)
+    async def _rounds(self, run_id: str, known: tuple[dict, list[NodeRecord]] | None = None) -> None:
+        """``known``: the run and the registered nodes, when this process just made the run."""
+        if known is None:  # adopted: read it back
+            known = await asyncio.to_thread(self.store.run, run_id), await asyncio.to_thread(self.store.nodes)
+        run, all_nodes = known
         request = RunRequest.model_validate(run["request"])
         analysis = registry.get(run["analysis"], run["version"])
         params = run["request"]["params"]
-        all_nodes = await asyncio.to_thread(self.store.nodes)
         wanted = [n for n in all_nodes if request.nodes is None or n.id in request.nodes]
         per_node: dict = dict(run["per_node"])
         state: dict = run["state"].get("analysis", {})

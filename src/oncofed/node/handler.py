@@ -150,16 +150,18 @@ class Node:
         fresh = policy.differencing and seen not in self.answered
         members = differencing.check(self.con, requester, data.ids, policy) if fresh else None
         partial = guard.apply(analysis.node_step(data, params, body.get("state") or {}), policy)
-        self.con.execute("BEGIN")
-        try:
-            if members is not None:
+        released = {**entry, "outcome": "released", "released": audit.summary(partial)}
+        if members is None:  # one statement, its own transaction
+            audit.append(self.con, released)
+        else:  # the cohort is remembered with the entry that released it, or neither is
+            self.con.execute("BEGIN")
+            try:
                 differencing.remember(self.con, requester, members)
-            audit.append(self.con, {**entry, "outcome": "released", "released": audit.summary(partial)})
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        if members is not None:
+                audit.append(self.con, released)
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
             if len(self.answered) >= ANSWERED_MAX:  # forgetting only costs a repeated check
                 self.answered.clear()
             self.answered.add(seen)

@@ -4,6 +4,9 @@ import threading
 
 import pytest
 
+from oncofed.hub.access import AccessStore
+from oncofed.hub.catalogue import CatalogueStore
+from oncofed.hub.identity import Identities
 from oncofed.hub.store import HubStore, HubStoreError
 
 
@@ -12,6 +15,27 @@ def store(hub_db):
     s = HubStore(hub_db)
     yield s
     s.dispose()
+
+
+def test_hub_workers_starting_together_create_the_tables_once(hub_db):
+    """Several workers on one fresh database each create what is missing; none may fail."""
+    start, failures = threading.Barrier(6), []
+
+    def worker():
+        start.wait()
+        try:
+            store = HubStore(hub_db)
+            AccessStore(store), Identities(store), CatalogueStore(store)
+            store.dispose()
+        except Exception as e:  # noqa: BLE001 - what one worker met is the finding
+            failures.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
 
 
 def test_nodes_register_once_with_their_transport(store):

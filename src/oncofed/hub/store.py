@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, event, select,
-    update,
+    text, update,
 )
 from sqlalchemy.engine import Engine
 
@@ -27,6 +27,7 @@ from oncofed.errors import OncofedError
 
 metadata = MetaData()
 SEEN_EVERY_S = 1.0
+SCHEMA_LOCK = 0x6F6E636F  # "onco": the advisory lock hub workers take to create tables
 
 nodes = Table(
     "nodes", metadata,
@@ -139,7 +140,18 @@ class HubStore:
         # the relay queue's latency in milliseconds. PostgreSQL needs no such help.
         self._lock = threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
         self._seen: dict[str, float] = {}
-        metadata.create_all(self.engine)
+        self.create_tables(metadata)
+
+    def create_tables(self, tables: MetaData) -> None:
+        """Create what is missing of ``tables``; hub workers starting together on one PostgreSQL
+        take turns, as two concurrent CREATE TABLEs of one name fail the second."""
+        with self.engine.connect() as c:
+            if c.dialect.name == "postgresql":
+                c.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+            else:  # SQLite: its write lock, taken before create_all looks at what exists
+                c.exec_driver_sql("BEGIN IMMEDIATE")
+            tables.create_all(c)
+            c.commit()
 
     @contextlib.contextmanager
     def _write(self):

@@ -50,3 +50,13 @@ def test_a_store_newer_than_this_software_is_refused(tmp_path):
     con.execute("INSERT INTO schema_migrations VALUES (999, 'future', now())")
     with pytest.raises(StoreError, match="newer than this oncofed knows"):
         migrate(con)
+
+
+def test_a_store_of_schema_4_gets_the_imaging_summaries_of_what_it_holds(tmp_path):
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    migrate(con, migrations.bundled()[:4])
+    con.execute("INSERT INTO imaging_studies (dataset_id, id, individual_id, age) VALUES ('d', 's1', 'p', 70.0)")
+    con.execute("INSERT INTO imaging_series (dataset_id, id, study_id, individual_id, modality) "
+                "VALUES ('d', 'r1', 's1', 'p', 'CT'), ('d', 'r2', 's1', 'p', 'CT')")
+    migrate(con)
+    assert con.execute("SELECT * FROM imaging_summaries").fetchall() == [("d", "p", ["CT"], 70.0, 1, 2)]

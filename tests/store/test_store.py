@@ -106,3 +106,40 @@ def test_datasets_are_isolated(node):
         store.write("other", batch([BOB]), format="csv")
         store.write("ds", batch([ANN], covers=CLINICAL), format="csv", replace=True)
         assert store.counts("other")["individuals"] == 1
+
+
+def imaging(studies=(), series=()):
+    b = RowBuilder()
+    for i in (ANN, BOB):
+        b.add("individuals", i, file="t")
+    for s in studies:
+        b.add("imaging_studies", s, file="t")
+    for s in series:
+        b.add("imaging_series", s, file="t")
+    return b.build(SRC, ())
+
+
+def summaries(store):
+    return store.con.execute(
+        "SELECT individual_id, modalities, first_age, studies, series FROM imaging_summaries ORDER BY 1").fetchall()
+
+
+def test_imaging_summaries_follow_every_write_of_the_imaging_tables(node):
+    with node.store() as store:
+        store.write("ds", imaging(
+            [{"id": "s1", "individual_id": "ann", "age": 61.5}, {"id": "s2", "individual_id": "ann", "age": 60.2},
+             {"id": "s3", "individual_id": "bob"}],
+            [{"id": "r1", "study_id": "s1", "individual_id": "ann", "modality": "MR"},
+             {"id": "r2", "study_id": "s2", "individual_id": "ann", "modality": "CT"},
+             {"id": "r3", "study_id": "s2", "individual_id": "ann", "modality": "CT"},
+             {"id": "r4", "study_id": "s3", "individual_id": "bob"}]), format="dicom")
+        assert summaries(store) == [("ann", ["CT", "MR"], 60.2, 2, 3), ("bob", [], None, 1, 1)]
+        # a series merged in again under its key, now of another modality
+        store.write("ds", imaging([], [{"id": "r4", "study_id": "s3", "individual_id": "bob", "modality": "PT"}]),
+                    format="dicom")
+        assert summaries(store)[1] == ("bob", ["PT"], None, 1, 1)
+        store.write("ds", imaging([{"id": "s9", "individual_id": "bob", "age": 40.0}]), format="dicom", replace=True)
+        assert summaries(store) == [("bob", [], 40.0, 1, 0)]
+        assert store.con.execute("SELECT * FROM imaging_summaries EXCEPT SELECT * FROM imaging_summary_source "
+                                 "UNION ALL SELECT * FROM imaging_summary_source EXCEPT SELECT * FROM "
+                                 "imaging_summaries").fetchall() == []

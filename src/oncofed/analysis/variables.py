@@ -48,6 +48,13 @@ def _disease(column: str) -> str:
     return _first("diseases", f"x.{column}", "x.age_at_diagnosis NULLS LAST, x.diagnosis_year NULLS LAST, x.code")
 
 
+def _imaged(value: str) -> str:
+    """A column of the individual's row in ``imaging_summaries`` (NULL if never imaged): one
+    row per patient to join, where the imaging tables hold a million series."""
+    return (f"(SELECT {value} FROM imaging_summaries x "
+            f"WHERE x.dataset_id = i.dataset_id AND x.individual_id = i.id)")
+
+
 def _outcome(value: str) -> str:
     return _first("outcomes", value, "x.days, x.event DESC", " AND x.endpoint = ?")
 
@@ -66,10 +73,8 @@ _FIXED = [
     Variable("grade", CATEGORICAL, _disease("grade"), description="grade of the first disease"),
     _numeric("diagnosis_year", _disease("diagnosis_year"), description="year of the first diagnosis"),
     # Overall survival: the recorded endpoint where there is one, else follow-up and vital status.
-    _numeric("imaging_age", "SELECT min(x.age) FROM imaging_studies x WHERE x.dataset_id = i.dataset_id "
-             "AND x.individual_id = i.id", description="age at the first imaging study (years)"),
-    _numeric("imaging_series", "SELECT count(*) FROM imaging_series x WHERE x.dataset_id = i.dataset_id "
-             "AND x.individual_id = i.id", description="number of imaging series"),
+    _numeric("imaging_age", _imaged("x.first_age"), description="age at the first imaging study (years)"),
+    _numeric("imaging_series", f"coalesce({_imaged('x.series')}, 0)", description="number of imaging series"),
     _numeric(
         "os_days",
         f"coalesce({_outcome('x.days')}, CASE WHEN i.vital_status IN (?, ?) THEN i.followup_days END)",
@@ -119,8 +124,7 @@ def _marker(name: str, code: str) -> Variable:
 
 
 def _imaging(name: str, modality: str) -> Variable:
-    sql = ("CASE WHEN EXISTS (SELECT 1 FROM imaging_series x WHERE x.dataset_id = i.dataset_id "
-           "AND x.individual_id = i.id AND x.modality = ?) THEN 1 ELSE 0 END")
+    sql = f"CASE WHEN list_contains({_imaged('x.modalities')}, ?) THEN 1 ELSE 0 END"
     return _numeric(name, sql, (modality,), f"1 if the individual has an imaging series of modality {modality}, else 0")
 
 

@@ -34,6 +34,9 @@ REFERENCES = {
     ("imaging_series", "study_id"): ("imaging_studies", "id"),
 }
 
+# The record tables ``imaging_summaries`` is derived from (migration 0005).
+SUMMARISED = {"imaging_studies", "imaging_series"}
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -174,6 +177,10 @@ class Store:
             else:
                 self._merge(dataset_id, batch)
             self._check_references(dataset_id, batch)
+            if replace or SUMMARISED & batch.tables.keys():
+                con.execute("DELETE FROM imaging_summaries WHERE dataset_id = ?", [dataset_id])
+                con.execute("INSERT INTO imaging_summaries SELECT * FROM imaging_summary_source WHERE dataset_id = ?",
+                            [dataset_id])
             new_hash = content_hash(con, dataset_id)
             if current.content_hash == new_hash:
                 con.execute("ROLLBACK")

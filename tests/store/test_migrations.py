@@ -60,3 +60,20 @@ def test_a_store_of_schema_4_gets_the_imaging_summaries_of_what_it_holds(tmp_pat
                 "VALUES ('d', 'r1', 's1', 'p', 'CT'), ('d', 'r2', 's1', 'p', 'CT')")
     migrate(con)
     assert con.execute("SELECT * FROM imaging_summaries").fetchall() == [("d", "p", ["CT"], 70.0, 1, 2)]
+
+
+def test_schema_6_keeps_every_row_and_stores_pseudonyms_uncompressed(tmp_path):
+    con = duckdb.connect(str(tmp_path / "s.duckdb"))
+    migrate(con, migrations.bundled()[:5])
+    con.execute("INSERT INTO individuals (dataset_id, id, sex) "
+                "SELECT 'd', md5(i::VARCHAR)[:24], 'NCIT:C16576' FROM range(5000) t(i)")
+    con.execute("INSERT INTO measurements (dataset_id, individual_id, code, value) "
+                "SELECT dataset_id, id, 'LOINC:21893-3', 1.5 FROM individuals")
+    before = con.execute("SELECT * FROM individuals ORDER BY id").fetchall()
+    migrate(con)
+    con.execute("CHECKPOINT")
+    assert con.execute("SELECT * FROM individuals ORDER BY id").fetchall() == before
+    assert con.execute("SELECT count(*) FROM measurements").fetchall() == [(5000,)]
+    stored = dict(con.execute("SELECT DISTINCT column_name, compression FROM pragma_storage_info('measurements') "
+                              "WHERE column_name IN ('individual_id', 'code') AND segment_type = 'VARCHAR'").fetchall())
+    assert stored["individual_id"] == "Uncompressed" and stored["code"] != "Uncompressed"

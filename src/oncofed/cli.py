@@ -112,15 +112,20 @@ def node_add_dataset(
     duo: Annotated[Optional[list[str]], typer.Option(help="DUO data-use code, e.g. DUO:0000042; repeatable.")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Register a dataset on the node, ready for ingest."""
-    from oncofed.node import home
+    """Register a dataset on the node, ready for ingest (through the node, while it serves)."""
+    from oncofed.node import admin, home
 
-    with home.load(path).store() as store:
-        d = store.add_dataset(dataset, title, description=description, duo=duo, licence=licence, contact=contact)
+    h = home.load(path)
+    args = {"dataset_id": dataset, "title": title, "description": description, "duo": duo, "licence": licence,
+            "contact": contact}
+    d = admin.call(h, "add-dataset", args, lambda kind, event: None)
+    if d is None:
+        with h.store() as store:
+            d = asdict(store.add_dataset(args.pop("dataset_id"), args.pop("title"), **args))
     if as_json:
-        _print_json(asdict(d))
+        _print_json(d)
         return
-    out.print(f"dataset [bold]{d.id}[/] added")
+    out.print(f"dataset [bold]{d['id']}[/] added")
 
 
 @_command(node_app, "datasets")
@@ -225,11 +230,17 @@ def node_ingest(
     replace: Annotated[bool, typer.Option(help="Make this input the dataset's whole content.")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Ingest files into a dataset, all or nothing, as a new dataset version."""
+    """Ingest files into a dataset, all or nothing, as a new dataset version. While the node
+    serves, the serving process does it, between the requests it answers."""
     from oncofed.ingest.pipeline import ingest
-    from oncofed.node import home
+    from oncofed.node import admin, home
+    from oncofed.store.store import WriteResult
 
     h = home.load(path)
+    options = {"dataset_id": dataset, "format": format, "files": [f.absolute() for f in files or []],
+               "mapping": mapping, "where": where, "samples": samples, "assembly": assembly, "patients": patients,
+               "on_error": on_error, "region_column": region_column, "region_coding": coding, "replace": replace}
+    options = {k: v.absolute() if isinstance(v, Path) else v for k, v in options.items()}
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=as_json) as bar:
         task = bar.add_task("reading", total=None)
@@ -240,9 +251,19 @@ def node_ingest(
         def notice(message: str) -> None:
             err.print(f"[yellow]note:[/] {message}", highlight=False, soft_wrap=True)
 
-        result = ingest(h, dataset, format, files or [], mapping=mapping, where=where, samples=samples, assembly=assembly,
-                        patients=patients, on_error=on_error, region_column=region_column, region_coding=coding,
-                        replace=replace, progress=progress, notice=notice)
+        def event(kind: str, data: dict) -> None:
+            if kind == "progress":
+                progress(**data)
+            else:
+                notice(data["message"])
+
+        served = admin.call(h, "ingest", options, event)
+        if served is None:
+            result = ingest(h, **options, progress=progress, notice=notice)
+        else:
+            result = WriteResult(**served)
+            if not as_json:
+                err.print(f"node {h.id} is serving: it ingested this between requests")
     if as_json:
         _print_json(asdict(result))
     elif result.created:
@@ -355,7 +376,7 @@ def node_connect(
     import asyncio
     import signal
 
-    from oncofed.node import home, relay
+    from oncofed.node import admin, home, relay
     from oncofed.node.handler import Node
 
     h = home.load(path)
@@ -371,10 +392,11 @@ def node_connect(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         err.print(f"node {h.id}: polling {url} for requests (Ctrl-C to stop)")
-        agent = asyncio.create_task(relay.run(node, url, stop, ca))
-        await stop.wait()
-        agent.cancel()  # do not wait for a long poll in flight
-        await asyncio.gather(agent, return_exceptions=True)
+        async with admin.serving(node):  # the steward's `oncofed node ingest` while it serves
+            agent = asyncio.create_task(relay.run(node, url, stop, ca))
+            await stop.wait()
+            agent.cancel()  # do not wait for a long poll in flight
+            await asyncio.gather(agent, return_exceptions=True)
 
     try:
         asyncio.run(main())

@@ -13,6 +13,8 @@ import functools
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from importlib import import_module
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from oncofed.errors import IngestError
 from oncofed.ingest.reader import IngestContext, Reader
 from oncofed.model.schema import TABLES
 from oncofed.node.home import NodeHome
-from oncofed.store.store import WriteResult
+from oncofed.store.store import Store, WriteResult
 
 # format → "module:function"; imported on use, since some readers pull in large libraries
 FORMATS = {
@@ -36,11 +38,12 @@ FORMATS = {
     "exposures": "oncofed.ingest.exposures:read",
 }
 ON_ERROR = ("refuse", "skip")
+Opener = Callable[[], AbstractContextManager[Store]]
 
 
-def _stored(home: NodeHome, dataset_id: str, table: str) -> pa.Table:
+def _stored(opened: Opener, dataset_id: str, table: str) -> pa.Table:
     cols = ", ".join(TABLES[table].column_names)
-    with home.store(read_only=True) as store:
+    with opened() as store:
         return store.con.sql(f"SELECT {cols} FROM {table} WHERE dataset_id = $1", params=[dataset_id]).to_arrow_table()
 
 
@@ -70,17 +73,20 @@ def ingest(home: NodeHome, dataset_id: str, format: str, files: list[Path], *,
            mapping: Path | None = None, where: str | None = None, samples: Path | None = None,
            assembly: str | None = None, patients: Path | None = None, on_error: str = "refuse",
            region_column: str | None = None, region_coding: str | None = None, replace: bool = False,
-           progress=None, notice=None) -> WriteResult:
+           progress=None, notice=None, store: Opener | None = None) -> WriteResult:
+    """``store`` opens the node store for a moment (by default from its file); a serving node,
+    which holds the store, passes its own (``node.handler.Node.store``)."""
+    opened = store or home.store
     read = reader(format)
     if on_error not in ON_ERROR:
         raise IngestError(f"unknown --on-error {on_error!r}", field="--on-error", expected=" or ".join(ON_ERROR))
-    with home.store() as store:
+    with opened() as store:
         store.dataset(dataset_id)  # an unknown dataset fails before any reading
     ctx = IngestContext(dataset_id, home.pseudonyms, country=home.config.country, mapping=mapping, where=where,
                         samples=samples, assembly=assembly, patients=patients, on_error=on_error,
                         region_column=region_column, region_coding=region_coding)
     if not replace:  # a replacing ingest keeps nothing, so there is nothing to add to
-        ctx.stored = functools.partial(_stored, home, dataset_id)
+        ctx.stored = functools.partial(_stored, opened, dataset_id)
     if progress is not None:
         ctx.progress = progress
     if notice is not None:
@@ -88,7 +94,7 @@ def ingest(home: NodeHome, dataset_id: str, format: str, files: list[Path], *,
     ctx.staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=home.path))
     try:
         batch = read(files, ctx)
-        with home.store() as store:
+        with opened() as store:
             result = store.write(dataset_id, batch, format=format, replace=replace)
         _publish(ctx.staging, home.path)
         return result

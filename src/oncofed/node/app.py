@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from oncofed.auth import envelope
+from oncofed.node import admin
 from oncofed.node import beacon_api
 from oncofed.node import catalogue_api
 from oncofed.node.handler import Node
@@ -24,7 +25,8 @@ def create_app(home: NodeHome) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        yield
+        async with admin.serving(node):  # the steward's `oncofed node ingest` while it serves
+            yield
         node.close()
 
     app = FastAPI(title=f"oncofed node {home.id}", lifespan=lifespan)

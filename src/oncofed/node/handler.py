@@ -10,8 +10,10 @@ except through ``privacy.guard``, and every request, released or refused, is aud
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import duckdb
@@ -49,7 +51,7 @@ class Node:
     con: duckdb.DuckDBPyConnection
     permits: Permits
     buckets: Buckets
-    versions: dict[str, str]  # dataset → content hash: fixed while the node serves (it holds the store)
+    versions: dict[str, str]  # dataset → content hash; the node holds the store, so only ``store`` changes it
     replay: envelope.ReplayCache = field(default_factory=envelope.ReplayCache)
     # (requester, cohort fingerprint) answered and remembered since the node started: asking
     # again for the same cohort of the same data (every round of a Cox fit) differs by none
@@ -60,13 +62,24 @@ class Node:
     def open(cls, home: NodeHome) -> Node:
         if home.config.hub is None:
             raise OncofedError(f"node {home.id} trusts no hub yet: run `oncofed node trust-hub` first")
-        con = home.store().con
-        return cls(home, con, Permits(home.id, home.config.hub.id, home.config.visas), Buckets(home.config.rate),
-                   {d.id: d.content_hash for d in Store(con, home.store_path).datasets()
-                               if d.content_hash})
+        store = home.store()
+        return cls(home, store.con, Permits(home.id, home.config.hub.id, home.config.visas),
+                   Buckets(home.config.rate), _current(store))
 
     def close(self) -> None:
         self.con.close()
+
+    @contextlib.contextmanager
+    def store(self) -> Iterator[Store]:
+        """The store between two requests, for an ingest through the serving node
+        (``node.admin``). The versions are read again after, so that no request sees new
+        records under an old version's name."""
+        with self.lock:
+            store = Store(self.con, self.home.store_path)
+            try:
+                yield store
+            finally:
+                self.versions = _current(store)
 
     def handle(self, sealed: dict) -> dict:
         """The sealed answer to a sealed request; EnvelopeError if the request is not the
@@ -192,6 +205,10 @@ class Node:
 
     def _versions(self, datasets: list[str] | None) -> dict[str, str]:
         return {d: h for d, h in self.versions.items() if datasets is None or d in datasets}
+
+
+def _current(store: Store) -> dict[str, str]:
+    return {d.id: d.content_hash for d in store.datasets() if d.content_hash}
 
 
 def _only(hub_id: str, public_key: str):

@@ -83,7 +83,9 @@ class Store:
         try:
             con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as e:
-            raise StoreError(f"cannot open the node store {path}: {e}") from None
+            hint = ("; another process holds it: if the node is serving, stop it for this (add-dataset and "
+                    "ingest go through the serving node)") if "lock" in str(e).lower() else ""
+            raise StoreError(f"cannot open the node store {path}: {e}{hint}") from None
         if read_only:
             if migrations.current_version(con) != migrations.LATEST:
                 con.close()

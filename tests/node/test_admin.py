@@ -1,0 +1,74 @@
+"""A steward adds and ingests datasets while the node serves, through its local door
+(``node.admin``): the new data are answered from at once, bad input changes nothing."""
+
+import stat
+
+import pandas as pd
+import pytest
+
+from conftest import DATA
+from oncofed.node import admin
+from oncofed.node.home import NodeHome
+from oncofed.testing import LocalFederation
+
+LUNG = DATA / "ncctg-lung/lung.csv"
+GBSG2 = DATA / "gbsg2/gbsg2.csv"
+
+
+@pytest.fixture(scope="module")
+def serving(tmp_path_factory):
+    with LocalFederation(tmp_path_factory.mktemp("door")) as lf:
+        lf.add_node("a", country="DE").add_dataset("lung", LUNG, mapping=DATA / "ncctg-lung/mapping.yaml")
+        lf.add_node("b", country="NL", transport="relay") \
+            .add_dataset("lung", LUNG, mapping=DATA / "ncctg-lung/mapping.yaml")
+        lf.start()
+        yield lf
+
+
+@pytest.mark.parametrize("node", ["a", "b"])  # served over HTTP, and by the relay agent
+def test_a_dataset_added_and_ingested_while_the_node_serves_is_answered_from_at_once(serving, cli, node):
+    home = serving.nodes[node].home.path
+    cli("node", "add-dataset", home, "gbsg2", "--title", "German Breast Cancer Study Group 2")
+    done = cli("node", "ingest", home, "--dataset", "gbsg2", "--format", "csv", GBSG2,
+               "--mapping", DATA / "gbsg2/mapping.yaml")
+    assert "ingested this between requests" in done.output and "version 1" in done.output
+    counted = serving.federation.count(datasets=["gbsg2"], nodes=[node])
+    assert counted.count == len(pd.read_csv(GBSG2))
+    assert set(counted.per_node.loc[node, "datasets"]) == {"gbsg2"}
+    again = cli("node", "ingest", home, "--dataset", "gbsg2", "--format", "csv", GBSG2,
+                "--mapping", DATA / "gbsg2/mapping.yaml")
+    assert "unchanged" in again.output
+
+
+def test_bad_input_through_the_door_says_where_and_changes_nothing(serving, cli, tmp_path):
+    home = serving.nodes["a"].home.path
+    before = serving.federation.count(datasets=["lung"], nodes=["a"])
+    bad = tmp_path / "lung.csv"
+    lines = LUNG.read_text().splitlines()
+    bad.write_text("\n".join(lines[:5] + [lines[5] + ",surplus"] + lines[6:]) + "\n")
+    refused = cli("node", "ingest", home, "--dataset", "lung", "--format", "csv", bad,
+                  "--mapping", DATA / "ncctg-lung/mapping.yaml", ok=False)
+    assert refused.exit_code == 1
+    assert str(bad) in refused.output and "line 6" in refused.output and "wrong number of fields" in refused.output
+    unknown = cli("node", "ingest", home, "--dataset", "nope", "--format", "csv", LUNG, ok=False)
+    assert unknown.exit_code == 1 and "unknown dataset 'nope'" in unknown.output
+    after = serving.federation.count(datasets=["lung"], nodes=["a"])
+    assert after.count == before.count
+    assert after.per_node.loc["a", "datasets"] == before.per_node.loc["a", "datasets"]
+
+
+def test_only_the_nodes_owner_may_open_the_door(serving):
+    door = admin.socket_path(serving.nodes["a"].home)
+    assert stat.S_ISSOCK(door.stat().st_mode) and stat.S_IMODE(door.stat().st_mode) == 0o600
+
+
+def test_other_store_commands_say_the_node_is_serving(serving, cli):
+    shown = cli("node", "show", serving.nodes["a"].home.path, "lung", ok=False)
+    assert shown.exit_code == 1 and "node is serving" in shown.output
+
+
+def test_a_node_folder_too_deep_for_a_socket_gets_one_in_the_temporary_folder(tmp_path):
+    deep = NodeHome(tmp_path / ("d" * 120), None, None, None)
+    path = admin.socket_path(deep)
+    assert len(str(path)) < 100 and path.name.startswith("oncofed-")
+    assert admin.socket_path(deep) == path

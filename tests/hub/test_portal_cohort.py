@@ -43,7 +43,15 @@ def test_variant_criteria_go_to_the_beacon_with_the_criteria_it_can_say():
     assert "cannot combine" in form("gene=EGFR&v=age&op=is_null&val=").errors[0]
 
 
-def test_a_withheld_count_is_shown_as_less_than_the_minimum_cell_never_as_a_number():
-    assert pc.shown_count(None, "ok") == "< 5"
-    assert pc.shown_count(1234, "ok") == "1,234" and pc.shown_count(0, "ok") == "0"
-    assert pc.shown_count(None, "refused") == "–"
+def test_a_withheld_count_is_shown_as_less_than_the_nodes_minimum_cell_never_as_a_number():
+    assert pc.shown_count(None, "ok", 5) == "< 5" and pc.shown_count(None, "ok", 10) == "< 10"
+    assert pc.shown_count(None, "ok") == "withheld"  # a node that did not say its minimum
+    assert pc.shown_count(1234, "ok", 5) == "1,234" and pc.shown_count(0, "ok", 5) == "0"
+    assert pc.shown_count(None, "refused", 5) == "–"
+
+
+def test_a_total_with_withheld_parts_is_shown_by_the_bounds_the_released_parts_give():
+    assert pc.withheld_total(0, [10]) == "< 10"  # one node's part and nothing else
+    assert pc.withheld_total(50, [5]) == "51–54"  # never "< 5" when others released 50
+    assert pc.withheld_total(0, [5, 10]) == "2–13"
+    assert pc.withheld_total(7, [5, None]) == "at least 9"

@@ -49,6 +49,14 @@ def combine(partials: dict[str, Partial]) -> tuple[dict[str, int], set[str]]:
     return totals, suppressed
 
 
+def withheld(partials: dict[str, Partial], suppressed: set[str]) -> dict[str, dict]:
+    """Per withheld cell: the nodes that withheld their part, and the sum of the parts the
+    others released, from which a reader may bound the cell without learning the withheld part."""
+    return {k: {"nodes": sorted(node for node, p in partials.items() if k in p.suppressed),
+                "released": sum(p.cells.get(k, 0) for p in partials.values() if k not in p.suppressed)}
+            for k in sorted(suppressed)}
+
+
 def releasable(n, min_cell: int):
     """Whether the guard would release a count (or each of an array of counts) as it is: zero,
     or at least the minimum."""

@@ -76,6 +76,8 @@ def hub_step(partials: dict[str, Partial], params: dict, state: dict) -> Step:
         "n": None if holes else int(np.sum([totals.get(cells.key(r, c), 0) for r in rows for c in columns])),
         "missing": None if MISSING in suppressed else totals.get(MISSING, 0),
         "suppressed": holes, "chi_square": chi_square, "labels": labels, "notes": notes,
+        "withheld": [{"row": cells.parts(k)[0], "column": cells.parts(k)[1], **part}
+                     for k, part in cells.withheld(partials, suppressed).items() if k != MISSING],
         "nodes": {node: cells.records(q) for node, q in partials.items()},
     })
 

@@ -31,6 +31,8 @@ class NodeOutcome:
             out["reason"] = self.reason
         if self.body and self.body.get("datasets"):
             out["datasets"] = self.body["datasets"]
+        if self.body and isinstance(self.body.get("min_cell"), int):  # what "< k" means for its counts
+            out["min_cell"] = self.body["min_cell"]
         return out
 
 

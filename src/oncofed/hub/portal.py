@@ -61,7 +61,6 @@ SECURITY_HEADERS = {
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["label"] = portal_results.label
 templates.env.filters["code_label"] = lambda c: vocabulary.label(c) or c
-templates.env.globals["SUPPRESSED"] = portal_cohort.SUPPRESSED
 
 
 class Api:
@@ -602,7 +601,7 @@ async def _counts(client: Api, criteria: portal_cohort.Criteria) -> dict:
     released = result.get("nodes", {})
     out["run"] = run["run"]
     out["nodes"] = [{"node": node, "status": part["status"], "reason": part.get("reason"),
-                     "shown": portal_cohort.shown_count(released.get(node), part["status"]),
+                     "shown": portal_cohort.shown_count(released.get(node), part["status"], part.get("min_cell")),
                      "datasets": part.get("datasets", {})} for node, part in sorted(run["per_node"].items())]
     if run["status"] == "done":
         out["total"] = f"{result['count']:,}" if result.get("count") is not None else \
@@ -640,8 +639,8 @@ async def _variant_counts(client: Api, criteria: portal_cohort.Criteria) -> dict
             return {"node": node, "status": status.get("status", "error"), "shown": "–", "reason": status.get("reason")}
         if "numTotalResults" in summary:
             shown = f"{summary['numTotalResults']:,}"
-        else:  # the node withheld its count: only whether there are any
-            shown = portal_cohort.SUPPRESSED if summary.get("exists") else "0"
+        else:  # the node gave only whether there are any (a small count, or the dataset's ceiling)
+            shown = "yes, count withheld" if summary.get("exists") else "0"
         return {"node": node, "status": "ok", "shown": shown, "reason": None}
 
     found = await asyncio.gather(*(one(n, d) for n, d in sorted(per_node.items())))

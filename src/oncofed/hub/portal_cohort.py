@@ -22,11 +22,9 @@ from urllib.parse import urlencode
 from oncofed.analysis import variables
 from oncofed.analysis.base import AnalysisError
 from oncofed.model import vocabulary
-from oncofed.privacy.policy import GuardPolicy
 
 # The nodes do not announce their own minimum cell; the portal shows the federation default.
-MIN_CELL = GuardPolicy().min_cell
-SUPPRESSED = f"< {MIN_CELL}"
+WITHHELD = "withheld"
 
 OPS = {"=": "is", "!=": "is not", "<": "<", "<=": "≤", ">": ">", ">=": "≥", "in": "is one of",
        "not_in": "is none of", "descendant_of": "is or is below", "is_null": "is missing", "not_null": "is known"}
@@ -207,8 +205,25 @@ def suggestions() -> tuple[list[dict], list[dict]]:
     return listed, codes
 
 
-def shown_count(n: int | None, status: str) -> str:
+def withheld_count(min_cell: int | None) -> str:
+    """A count one node withheld: below the minimum cell its answer states (nodes may set
+    their own), never its value."""
+    return f"< {min_cell}" if min_cell else WITHHELD
+
+
+def withheld_total(released: int, min_cells: list[int | None]) -> str:
+    """A total some nodes withheld their part of: the released parts plus, from each of those
+    nodes, a part from 1 to its minimum cell - 1; shown as the bounds that follow, no tighter."""
+    if released == 0 and len(min_cells) == 1:
+        return withheld_count(min_cells[0])
+    low = released + len(min_cells)
+    if None in min_cells:
+        return f"at least {low:,}"
+    return f"{low:,}–{released + sum(k - 1 for k in min_cells):,}"
+
+
+def shown_count(n: int | None, status: str, min_cell: int | None = None) -> str:
     """A node's count as the portal shows it: never a withheld count's value."""
     if status != "ok":
         return "–"
-    return SUPPRESSED if n is None else f"{n:,}"
+    return withheld_count(min_cell) if n is None else f"{n:,}"

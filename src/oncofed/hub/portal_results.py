@@ -3,8 +3,9 @@ run's JSON as ``GET /api/analyses/{run}`` serves it, through the SDK's result cl
 (``client.results``), so a figure in the portal is the one ``result.plot()`` draws in a
 notebook.
 
-A count the nodes withheld reaches the hub as nothing (``None``), and is shown as
-``< 5`` in every form here — page, CSV, figure — never as a number.
+A count the nodes withheld reaches the hub as nothing (``None``), and is shown in every form
+here — page, CSV, figure — never as a number: a node's own as ``< k`` (k its minimum cell), a
+total with withheld parts by the bounds the released parts give (``portal_cohort``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from oncofed.client import results
-from oncofed.hub.portal_cohort import SUPPRESSED
+from oncofed.hub.portal_cohort import WITHHELD, withheld_count, withheld_total
 from oncofed.model import vocabulary
 
 FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
@@ -138,7 +139,7 @@ def tables(run: dict) -> list[dict]:
         s.index = [label(i) for i in s.index]
         out.append(_table("Coefficients", s, "covariate"))
     elif kind == "crosstab":
-        table = _crosstab(result)
+        table = _crosstab(run)
         table.index = [label(i) for i in table.index]
         table.columns = [label(c) for c in table.columns]
         out.append(_table(f"{result['row']} × {result['column']}", table, result["row"]))
@@ -155,7 +156,9 @@ def tables(run: dict) -> list[dict]:
         out.append({"title": f"Summary of {result.get('variable')}", "columns": ["statistic", "value"], "rows": rows})
     elif kind == "count":
         nodes = result.get("nodes", {})
-        rows = [[n, _cell(c)] for n, c in sorted(nodes.items())]
+        per_node = run.get("per_node") or {}
+        rows = [[n, withheld_count(per_node.get(n, {}).get("min_cell")) if c is None else _cell(c)]
+                for n, c in sorted(nodes.items())]
         total = _cell(result.get("count")) if result.get("count") is not None else f"at least {result.get('at_least', 0):,}"
         out.append({"title": "Individuals", "columns": ["node", "count"], "rows": rows + [["all nodes", total]]})
     return out
@@ -169,7 +172,7 @@ def csv(run: dict) -> str:
     elif kind in ("cox", "glm"):
         frame = results.Result(run).summary
     elif kind == "crosstab":
-        frame = _crosstab(run["result"]).map(lambda v: SUPPRESSED if v is None else v)
+        frame = _crosstab(run)
     else:
         rows = tables(run)
         frame = pd.DataFrame(rows[0]["rows"], columns=rows[0]["columns"]) if rows else pd.DataFrame()
@@ -177,12 +180,17 @@ def csv(run: dict) -> str:
     return frame.to_csv()
 
 
-def _crosstab(result: dict) -> pd.DataFrame:
-    """The crosstab as the hub sent it, a withheld cell still ``None`` (a DataFrame built the
-    SDK's way reads it as NaN, which would show as a missing value, not a withheld one)."""
+def _crosstab(run: dict) -> pd.DataFrame:
+    """The crosstab as the hub sent it, a withheld cell shown by its bounds (a DataFrame built
+    the SDK's way reads it as NaN, which would show as a missing value, not a withheld one)."""
+    result, per_node = run["result"], run.get("per_node") or {}
     t = result["table"]
-    return pd.DataFrame(t["data"], index=pd.Index(t["index"], name=t.get("index_name")), columns=t["columns"],
-                        dtype=object)
+    frame = pd.DataFrame(t["data"], index=pd.Index(t["index"], name=t.get("index_name")), columns=t["columns"],
+                         dtype=object)
+    for w in result.get("withheld", []):
+        frame.loc[w["row"], w["column"]] = withheld_total(
+            w["released"], [per_node.get(n, {}).get("min_cell") for n in w["nodes"]])
+    return frame
 
 
 def _table(title: str, frame: pd.DataFrame, index_name: str) -> dict:
@@ -191,8 +199,8 @@ def _table(title: str, frame: pd.DataFrame, index_name: str) -> dict:
 
 
 def _cell(value: object) -> str:
-    if value is None:  # a count the guard withheld
-        return SUPPRESSED
+    if value is None:  # a count the guard withheld, of no one node
+        return WITHHELD
     if isinstance(value, float) and math.isnan(value):
         return "–"
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):

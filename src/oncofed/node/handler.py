@@ -179,7 +179,7 @@ class Node:
                 self.answered.clear()
             self.answered.add(seen)
         return {"status": "ok", "partial": partial.to_json(), "datasets": entry["datasets"],
-                "min_nodes": policy.min_nodes}
+                "min_nodes": policy.min_nodes, "min_cell": policy.min_cell}
 
     def _audit(self, body: dict) -> dict:
         """The newest entries of this node's audit log, for a steward of this node. The role is

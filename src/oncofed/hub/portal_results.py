@@ -165,7 +165,7 @@ def tables(run: dict) -> list[dict]:
 
 
 def csv(run: dict) -> str:
-    """The run's main table as CSV (a withheld count as ``< 5``)."""
+    """The run's main table as CSV (withheld counts shown as in ``tables``)."""
     kind = run["analysis"]
     if kind == "km":
         frame = results.KMResult(run).summary

@@ -272,7 +272,6 @@ class AccessStore:
 
     def __init__(self, store: HubStore):
         self.store, self.engine = store, store.engine
-        store.create_tables(metadata)
 
     def create(self, caller: Caller, request: NewRequest, has_dac: Callable[[str, str], bool], at: datetime) -> str:
         """A new request, every item submitted; Invalid if a dataset has no DAC to decide on it."""

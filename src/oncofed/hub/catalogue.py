@@ -60,7 +60,6 @@ class CatalogueStore:
 
     def __init__(self, store: HubStore):
         self.store, self.engine = store, store.engine
-        store.create_tables(metadata)
 
     def replace(self, node: NodeRecord, found: list[DatasetRecord], base: str, text: str) -> None:
         """Make ``found`` the node's whole catalogue, in one transaction."""

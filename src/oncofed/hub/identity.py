@@ -148,7 +148,6 @@ class Identities:
 
     def __init__(self, store: HubStore):
         self.store = store
-        store.create_tables(metadata)
 
     def grant(self, user_id: str, role: str, scope: str | None = None) -> None:
         scope = parse_scope(role, scope)

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, event, select,
-    text, update,
+    update,
 )
 from sqlalchemy.engine import Engine
 
@@ -27,7 +27,6 @@ from oncofed.errors import OncofedError
 
 metadata = MetaData()
 SEEN_EVERY_S = 1.0
-SCHEMA_LOCK = 0x6F6E636F  # "onco": the advisory lock hub workers take to create tables
 
 nodes = Table(
     "nodes", metadata,
@@ -121,9 +120,9 @@ def engine_for(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_con, _record):  # several processes share the file
+            dbapi_con.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL may wait for a lock too
             dbapi_con.execute("PRAGMA journal_mode=WAL")
             dbapi_con.execute("PRAGMA synchronous=NORMAL")
-            dbapi_con.execute("PRAGMA busy_timeout=30000")
 
         return engine
     if url.startswith("postgresql://"):
@@ -140,18 +139,9 @@ class HubStore:
         # the relay queue's latency in milliseconds. PostgreSQL needs no such help.
         self._lock = threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
         self._seen: dict[str, float] = {}
-        self.create_tables(metadata)
+        from oncofed.hub import schema  # which imports this module's tables and the others'
 
-    def create_tables(self, tables: MetaData) -> None:
-        """Create what is missing of ``tables``; hub workers starting together on one PostgreSQL
-        take turns, as two concurrent CREATE TABLEs of one name fail the second."""
-        with self.engine.connect() as c:
-            if c.dialect.name == "postgresql":
-                c.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
-            else:  # SQLite: its write lock, taken before create_all looks at what exists
-                c.exec_driver_sql("BEGIN IMMEDIATE")
-            tables.create_all(c)
-            c.commit()
+        schema.upgrade(self.engine)
 
     @contextlib.contextmanager
     def _write(self):

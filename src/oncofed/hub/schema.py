@@ -6,6 +6,11 @@ Hub workers starting together on one database take turns (a PostgreSQL advisory 
 SQLite write lock), since two concurrent CREATE TABLEs of one name fail the second. A database
 made before the migrations existed (by ``create_all``) holds exactly the first revision's tables
 and is stamped with it.
+
+A change to a hub table needs a new revision: upgrade an empty SQLite database, then run
+``alembic.command.revision(config(connection), message=..., autogenerate=True, rev_id="0002")``
+on it and review what it wrote; ``tests/hub/test_hub_schema.py`` fails until the revisions
+make exactly the declared tables.
 """
 
 from __future__ import annotations

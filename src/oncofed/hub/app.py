@@ -86,6 +86,7 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
     app.include_router(access_api.router())
     app.include_router(beacon_api.router(researcher))
     app.include_router(portal.router(researcher))
+    app.add_exception_handler(portal.SignInFirst, portal.to_sign_in)
     app.include_router(provenance_api.router(researcher))
     poll_replay, answer_replay = envelope.ReplayCache(), envelope.ReplayCache()
 

@@ -101,6 +101,16 @@ def _json(response: httpx.Response) -> Any:
     return response.json()
 
 
+class SignInFirst(Exception):
+    """A page for signed-in users only, asked for by someone who is not."""
+
+
+async def to_sign_in(request: Request, _: SignInFirst) -> RedirectResponse:
+    """The hub's answer to ``SignInFirst``: the sign-in page, coming back here after."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/portal/login?" + urlencode({"next": here}), status_code=303)
+
+
 def router(researcher: Any) -> APIRouter:
     """The portal's routes and the one API route it adds (a node's audit log, for its
     steward); ``researcher`` is the hub's check of a researcher token."""
@@ -162,9 +172,12 @@ def router(researcher: Any) -> APIRouter:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    def to_login(request: Request) -> RedirectResponse:
-        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse("/portal/login?" + urlencode({"next": here}), status_code=303)
+    async def required(request: Request) -> tuple[sessions.Session, Caller]:
+        """A page's signed-in user: anyone else is sent to sign in first (``SignInFirst``)."""
+        found = await signed_in(request)
+        if found is None:
+            raise SignInFirst
+        return found
 
     async def form(request: Request) -> list[tuple[str, str]]:
         """A POSTed form's fields, once it is shown to come from this hub's pages."""
@@ -273,10 +286,7 @@ def router(researcher: Any) -> APIRouter:
     # cohort builder ----------------------------------------------------------------------
 
     @api.get("/portal/cohort", response_class=HTMLResponse, include_in_schema=False)
-    async def cohort(request: Request, partial: str | None = None) -> Response:
-        found = await signed_in(request)
-        if found is None:
-            return to_login(request)
+    async def cohort(request: Request, partial: str | None = None, found: tuple = Depends(required)) -> Response:
         criteria = portal_cohort.parse(request.query_params.multi_items())
         client = Api(request, found[1])
         counts, choices = await asyncio.gather(_counts(client, criteria), _choices(client))
@@ -290,20 +300,14 @@ def router(researcher: Any) -> APIRouter:
     # analyses -----------------------------------------------------------------------------
 
     @api.get("/portal/analyses/new", response_class=HTMLResponse, include_in_schema=False)
-    async def analysis_form(request: Request) -> Response:
-        found = await signed_in(request)
-        if found is None:
-            return to_login(request)
+    async def analysis_form(request: Request, found: tuple = Depends(required)) -> Response:
         criteria = portal_cohort.parse(request.query_params.multi_items())
         return page(request, "analysis_new.html", {"_signed_in": found, "criteria": criteria, "twin": "/api/analyses",
                                                    "suggested": portal_cohort.suggestions(), "error": None,
                                                    "chosen": request.query_params.get("analysis", "km")})
 
     @api.post("/portal/analyses", include_in_schema=False)
-    async def run_analysis(request: Request) -> Response:
-        found = await signed_in(request)
-        if found is None:
-            return to_login(request)
+    async def run_analysis(request: Request, found: tuple = Depends(required)) -> Response:
         fields = await checked_form(request, found)
         criteria = portal_cohort.parse(fields["_pairs"])
         body = {"analysis": fields.get("analysis", "km"), "cohort": criteria.cohort(), "nodes": criteria.nodes or None,
@@ -318,10 +322,7 @@ def router(researcher: Any) -> APIRouter:
         return RedirectResponse(f"/portal/analyses/{data['run']}", status_code=303)
 
     @api.get("/portal/analyses/{run_id}", response_class=HTMLResponse, include_in_schema=False)
-    async def analysis(request: Request, run_id: str) -> Response:
-        found = await signed_in(request)
-        if found is None:
-            return to_login(request)
+    async def analysis(request: Request, run_id: str, found: tuple = Depends(required)) -> Response:
         twin = f"/api/analyses/{run_id}"
         response = await Api(request, found[1]).call("GET", twin)
         if response.status_code == 404:
@@ -375,10 +376,7 @@ def router(researcher: Any) -> APIRouter:
     # access -------------------------------------------------------------------------------
 
     @api.get("/portal/access", response_class=HTMLResponse, include_in_schema=False)
-    async def access_list(request: Request) -> Response:
-        found = await signed_in(request)
-        if found is None:
-            return to_login(request)
+    async def access_list(request: Request, found: tuple = Depends(required)) -> Response:
         listed = await Api(request, found[1]).get("/api/access/requests")
         me = found[1].user_id
         mine = [r for r in listed if r["requester"] == me]
@@ -387,10 +385,7 @@ def router(researcher: Any) -> APIRouter:
                                                   "mine": mine, "review": review, "names": await _names(request, review)})
 
     @api.get("/portal/access/new", response_class=HTMLResponse, include_in_schema=False)
-    async def access_form(request: Request) -> Response:
-        found = await signed_in(request)
-        if found is None:
-            return to_login(request)
+    async def access_form(request: Request, found: tuple = Depends(required)) -> Response:
         wanted = request.query_params.getlist("dataset")
         return page(request, "access_new.html", await _access_form(request, found, wanted, None, {}))
 
@@ -400,10 +395,7 @@ def router(researcher: Any) -> APIRouter:
                 "wanted": set(wanted), "purposes": _purposes(), "error": error, "fields": fields}
 
     @api.post("/portal/access", include_in_schema=False)
-    async def access_create(request: Request) -> Response:
-        found = await signed_in(request)
-        if found is None:
-            return to_login(request)
+    async def access_create(request: Request, found: tuple = Depends(required)) -> Response:
         fields = await checked_form(request, found)
         wanted = [v for k, v in fields["_pairs"] if k == "dataset"]
         purpose = {"code": fields.get("purpose", ""), "text": fields.get("text", ""),
@@ -418,10 +410,7 @@ def router(researcher: Any) -> APIRouter:
         return RedirectResponse(f"/portal/access/{response.json()['id']}", status_code=303)
 
     @api.get("/portal/access/{request_id}", response_class=HTMLResponse, include_in_schema=False)
-    async def access_request(request: Request, request_id: str) -> Response:
-        found = await signed_in(request)
-        if found is None:
-            return to_login(request)
+    async def access_request(request: Request, request_id: str, found: tuple = Depends(required)) -> Response:
         return await _access_page(request, found, request_id, None)
 
     async def _access_page(request: Request, found, request_id: str, error: str | None, status: int = 200) -> Response:
@@ -438,10 +427,7 @@ def router(researcher: Any) -> APIRouter:
             status=status)
 
     @api.post("/portal/access/items/{item_id}/decisions", include_in_schema=False)
-    async def access_decide(request: Request, item_id: str) -> Response:
-        found = await signed_in(request)
-        if found is None:
-            return to_login(request)
+    async def access_decide(request: Request, item_id: str, found: tuple = Depends(required)) -> Response:
         fields = await checked_form(request, found)
         decision = {"action": fields.get("action"), "note": fields.get("note") or None}
         if fields.get("days"):
@@ -456,28 +442,19 @@ def router(researcher: Any) -> APIRouter:
     # nodes and audit ----------------------------------------------------------------------
 
     @api.get("/portal/nodes", response_class=HTMLResponse, include_in_schema=False)
-    async def nodes(request: Request) -> Response:
-        found = await signed_in(request)
-        if found is None:
-            return to_login(request)
+    async def nodes(request: Request, found: tuple = Depends(required)) -> Response:
         listed = await Api(request, found[1]).get("/api/nodes")
         return page(request, "nodes.html", {"_signed_in": found, "twin": "/api/nodes",
                                             "nodes": [n | {"health": _health(n)} for n in listed]})
 
     @api.get("/portal/audit", response_class=HTMLResponse, include_in_schema=False)
-    async def audit_nodes(request: Request) -> Response:
-        found = await signed_in(request)
-        if found is None:
-            return to_login(request)
+    async def audit_nodes(request: Request, found: tuple = Depends(required)) -> Response:
         stewarded = sorted(scope for role, scope in found[1].roles if role == "steward")
         return page(request, "audit.html", {"_signed_in": found, "stewarded": stewarded, "node": None,
                                             "entries": None, "error": None, "twin": None})
 
     @api.get("/portal/audit/{node_id}", response_class=HTMLResponse, include_in_schema=False)
-    async def audit_page(request: Request, node_id: str, last: int = 100) -> Response:
-        found = await signed_in(request)
-        if found is None:
-            return to_login(request)
+    async def audit_page(request: Request, node_id: str, last: int = 100, found: tuple = Depends(required)) -> Response:
         stewarded = sorted(scope for role, scope in found[1].roles if role == "steward")
         twin = f"/api/nodes/{node_id}/audit?last={last}"
         entries, error, status = None, None, 200

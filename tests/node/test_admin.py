@@ -1,6 +1,8 @@
 """A steward adds and ingests datasets while the node serves, through its local door
 (``node.admin``): the new data are answered from at once, bad input changes nothing."""
 
+import json
+import socket
 import stat
 
 import pandas as pd
@@ -72,3 +74,16 @@ def test_a_node_folder_too_deep_for_a_socket_gets_one_in_the_temporary_folder(tm
     path = admin.socket_path(deep)
     assert len(str(path)) < 100 and path.name.startswith("oncofed-")
     assert admin.socket_path(deep) == path
+
+
+@pytest.mark.parametrize("request_line", [b"not json\n", b'{"op": "drop-everything", "args": {}}\n',
+                                          b'{"op": "ingest", "args": {"dataset_id": "lung"}}\n'])
+def test_a_malformed_request_at_the_door_is_answered_with_an_error(serving, request_line):
+    door = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    door.connect(str(admin.socket_path(serving.nodes["a"].home)))
+    with door, door.makefile("rwb") as stream:
+        stream.write(request_line)
+        stream.flush()
+        answer = json.loads(stream.readline())
+    assert answer["event"] == "error" and ("op" in answer["message"] or "takes" in answer["message"])
+    assert serving.federation.count(datasets=["lung"], nodes=["a"]).per_node.loc["a", "status"] == "ok"

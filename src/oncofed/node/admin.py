@@ -24,6 +24,9 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from oncofed.errors import IngestError, OncofedError
 from oncofed.node.handler import Node
@@ -33,14 +36,51 @@ log = logging.getLogger(__name__)
 
 SOCKET = "admin.sock"
 _SUN_PATH = 100  # a socket's path must fit sockaddr_un (108 bytes on Linux, 104 on macOS)
-# what may come through the door: per operation, its arguments (those required first)
-OPERATIONS = {
-    "ingest": ({"dataset_id", "format"}, {"files", "mapping", "where", "samples", "assembly", "patients", "on_error",
-                                          "region_column", "region_coding", "replace"}),
-    "add-dataset": ({"dataset_id", "title"}, {"description", "duo", "licence", "contact"}),
-}
-PATHS = {"mapping", "samples", "patients"}
 
+
+class IngestArgs(BaseModel):
+    """What ``ingest.pipeline.ingest`` takes, the paths absolute."""
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: str
+    format: str
+    files: list[Path] = []
+    mapping: Path | None = None
+    where: str | None = None
+    samples: Path | None = None
+    assembly: str | None = None
+    patients: Path | None = None
+    on_error: str = "refuse"
+    region_column: str | None = None
+    region_coding: str | None = None
+    replace: bool = False
+
+
+class DatasetArgs(BaseModel):
+    """What ``Store.add_dataset`` takes."""
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: str
+    title: str
+    description: str | None = None
+    duo: list[str] | None = None
+    licence: str | None = None
+    contact: str | None = None
+
+
+class DoorRequest(BaseModel):
+    op: Literal["ingest", "add-dataset"]
+    args: IngestArgs | DatasetArgs
+
+    @model_validator(mode="before")
+    @classmethod
+    def _args_of_op(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("op") in ARGS and isinstance(data.get("args"), dict):
+            return data | {"args": ARGS[data["op"]].model_validate(data["args"])}
+        return data
+
+
+ARGS: dict[str, type[BaseModel]] = {"ingest": IngestArgs, "add-dataset": DatasetArgs}
 Event = Callable[[str, dict], None]
 
 
@@ -120,16 +160,12 @@ def _run(node: Node, request: bytes, send: Callable[[dict], None]) -> None:
 
 def _request(request: bytes) -> tuple[str, dict]:
     try:
-        message = json.loads(request)
-        op, args = message["op"], message["args"]
-        required, optional = OPERATIONS[op]
-    except (ValueError, KeyError, TypeError):
-        raise OncofedError(f"not a request this door takes: expected op ({', '.join(OPERATIONS)}) and args") from None
-    if not isinstance(args, dict) or set(args) - required - optional or not required <= set(args):
-        raise OncofedError(f"{op} takes {sorted(required)} and some of {sorted(optional)}")
-    paths = {k: Path(v) for k, v in args.items() if k in PATHS and v is not None}
-    files = {"files": [Path(f) for f in args.get("files") or []]} if op == "ingest" else {}
-    return op, args | paths | files
+        found = DoorRequest.model_validate_json(request)
+    except ValidationError as e:
+        problem = e.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"]) or "the request"
+        raise OncofedError(f"a request at the door: {where}: {problem['msg']}") from None
+    return found.op, dict(found.args)
 
 
 def _error_json(e: OncofedError) -> dict:
@@ -157,9 +193,8 @@ def call(home: NodeHome, op: str, args: dict, on_event: Event) -> dict | None:
     except OSError:  # a socket file a node that died left behind
         door.close()
         return None
-    args = {k: ([str(f) for f in v] if k == "files" else str(v) if isinstance(v, Path) else v) for k, v in args.items()}
     with door, door.makefile("rwb") as stream:
-        stream.write(json.dumps({"op": op, "args": args}).encode() + b"\n")
+        stream.write(json.dumps({"op": op, "args": args}, default=str).encode() + b"\n")
         stream.flush()
         for line in stream:
             event = json.loads(line)

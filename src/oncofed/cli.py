@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -128,19 +128,29 @@ def node_add_dataset(
     out.print(f"dataset [bold]{d['id']}[/] added")
 
 
+def _read_store(path: Path, op: str, **args) -> Any:
+    """What a store-reading command shows (``node.admin.READS``): from the serving node if one
+    serves this folder, else from the store file."""
+    from oncofed.node import admin, home
+
+    h = home.load(path)
+    served = admin.call(h, op, args, lambda kind, event: None)
+    if served is not None:
+        return served
+    with h.store(read_only=True) as store:
+        return admin.READS[op](store, **args)
+
+
 @_command(node_app, "datasets")
 def node_datasets(path: NodePath, as_json: AsJson = False) -> None:
     """List the node's datasets with their current version."""
-    from oncofed.node import home
-
-    with home.load(path).store(read_only=True) as store:
-        rows = [(d, store.counts(d.id)["individuals"]) for d in store.datasets()]
+    rows = _read_store(path, "datasets")
     if as_json:
-        _print_json([{**asdict(d), "individuals": n} for d, n in rows])
+        _print_json(rows)
         return
     t = Table("dataset", "title", "version", "individuals", "content hash")
-    for d, n in rows:
-        t.add_row(d.id, d.title, str(d.version or "–"), str(n), (d.content_hash or "–")[:23])
+    for d in rows:
+        t.add_row(d["id"], d["title"], str(d["version"] or "–"), str(d["individuals"]), (d["content_hash"] or "–")[:23])
     out.print(t)
 
 
@@ -148,32 +158,27 @@ def node_datasets(path: NodePath, as_json: AsJson = False) -> None:
 def node_show(path: NodePath, dataset: str, as_json: AsJson = False) -> None:
     """A dataset's records per table, its Beacon disclosure settings, and its versions with
     their hashes and sources."""
-    from oncofed.node import beacon, home
-
-    with home.load(path).store(read_only=True) as store:
-        d, counts, versions = store.dataset(dataset), store.counts(dataset), store.versions(dataset)
-        access = beacon.access(store.con)[dataset]
+    d = _read_store(path, "show", dataset_id=dataset)
     if as_json:
-        _print_json({**asdict(d), "counts": counts, "versions": [asdict(v) for v in versions],
-                     "access": asdict(access)})
+        _print_json(d)
         return
-    out.print(f"[bold]{d.id}[/] — {d.title}" + (f"\n{d.description}" if d.description else ""))
-    out.print(_access_line(access))
+    out.print(f"[bold]{d['id']}[/] — {d['title']}" + (f"\n{d['description']}" if d["description"] else ""))
+    out.print(_access_line(d["access"]))
     t = Table("table", "records")
-    for name, n in counts.items():
+    for name, n in d["counts"].items():
         if n:
             t.add_row(name, f"{n:,}")
     out.print(t)
     v = Table("version", "created", "format", "mode", "content hash", "sources")
-    for x in versions:
-        v.add_row(str(x.version), f"{x.created_at:%Y-%m-%d %H:%M:%S}", x.format, x.mode, x.content_hash,
-                  "\n".join(f"{s['name']} (sha256:{s['sha256'][:12]}…)" for s in x.sources))
+    for x in d["versions"]:
+        v.add_row(str(x["version"]), x["created_at"], x["format"], x["mode"], x["content_hash"],
+                  "\n".join(f"{s['name']} (sha256:{s['sha256'][:12]}…)" for s in x["sources"]))
     out.print(v)
 
 
-def _access_line(a) -> str:
-    synthetic = "; synthetic data (Beacon test mode only)" if a.synthetic else ""
-    return f"Beacon: public {a.public} · registered {a.registered} · controlled {a.controlled}{synthetic}"
+def _access_line(a: dict) -> str:
+    synthetic = "; synthetic data (Beacon test mode only)" if a["synthetic"] else ""
+    return f"Beacon: public {a['public']} · registered {a['registered']} · controlled {a['controlled']}{synthetic}"
 
 
 @_command(node_app, "access")
@@ -203,7 +208,7 @@ def node_access(
     if as_json:
         _print_json(asdict(a))
     else:
-        out.print(f"dataset [bold]{dataset}[/] — {_access_line(a)}")
+        out.print(f"dataset [bold]{dataset}[/] — {_access_line(asdict(a))}")
 
 
 @_command(node_app, "ingest")

@@ -64,9 +64,25 @@ def test_only_the_nodes_owner_may_open_the_door(serving):
     assert stat.S_ISSOCK(door.stat().st_mode) and stat.S_IMODE(door.stat().st_mode) == 0o600
 
 
+def test_datasets_and_show_read_from_the_serving_node_as_from_the_file(serving, cli):
+    home = serving.nodes["a"].home.path
+    listed = json.loads(cli("node", "datasets", home, "--json").stdout)
+    shown = json.loads(cli("node", "show", home, "lung", "--json").stdout)
+    assert {d["id"]: d["individuals"] for d in listed}["lung"] == len(pd.read_csv(LUNG))
+    assert shown["counts"]["individuals"] == len(pd.read_csv(LUNG)) and shown["access"]["registered"] == "count"
+    assert "version" in cli("node", "show", home, "lung").stdout
+    served = (listed, shown)
+    serving.kill_node("a")  # the same from the file
+    try:
+        assert (json.loads(cli("node", "datasets", home, "--json").stdout),
+                json.loads(cli("node", "show", home, "lung", "--json").stdout)) == served
+    finally:
+        serving.start_node("a")
+
+
 def test_other_store_commands_say_the_node_is_serving(serving, cli):
-    shown = cli("node", "show", serving.nodes["a"].home.path, "lung", ok=False)
-    assert shown.exit_code == 1 and "node is serving" in shown.output
+    changed = cli("node", "access", serving.nodes["a"].home.path, "lung", "--public", "count", ok=False)
+    assert changed.exit_code == 1 and "node is serving" in changed.output
 
 
 def test_a_node_folder_too_deep_for_a_socket_gets_one_in_the_temporary_folder(tmp_path):

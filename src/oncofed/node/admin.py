@@ -1,5 +1,5 @@
-"""A serving node's local door for its steward: `oncofed node add-dataset` and `node ingest`
-while the node serves.
+"""A serving node's local door for its steward: `oncofed node add-dataset`, `node ingest`,
+`node datasets` and `node show` while the node serves.
 
 The serving process (``node serve`` or the relay agent ``node connect``) holds the node store,
 since DuckDB lets one process write a file. These commands, started beside it, are therefore
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import hashlib
 import json
@@ -23,14 +22,18 @@ import os
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from oncofed.errors import IngestError, OncofedError
+from oncofed.node import beacon
 from oncofed.node.handler import Node
 from oncofed.node.home import NodeHome
+from oncofed.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +71,19 @@ class DatasetArgs(BaseModel):
     contact: str | None = None
 
 
+class ShowArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: str
+
+
+class NoArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
 class DoorRequest(BaseModel):
-    op: Literal["ingest", "add-dataset"]
-    args: IngestArgs | DatasetArgs
+    op: Literal["ingest", "add-dataset", "datasets", "show"]
+    args: IngestArgs | DatasetArgs | ShowArgs | NoArgs
 
     @model_validator(mode="before")
     @classmethod
@@ -80,7 +93,39 @@ class DoorRequest(BaseModel):
         return data
 
 
-ARGS: dict[str, type[BaseModel]] = {"ingest": IngestArgs, "add-dataset": DatasetArgs}
+ARGS: dict[str, type[BaseModel]] = {"ingest": IngestArgs, "add-dataset": DatasetArgs, "datasets": NoArgs,
+                                    "show": ShowArgs}
+
+
+# what `node datasets` and `node show` print, as JSON, whether the node serves or not ---------
+
+
+def datasets(store: Store) -> list[dict]:
+    """Each dataset with its current version and number of individuals."""
+    return [_plain(asdict(d)) | {"individuals": store.counts(d.id)["individuals"]} for d in store.datasets()]
+
+
+def show(store: Store, dataset_id: str) -> dict:
+    """A dataset, its records per table, its Beacon disclosure settings and its versions."""
+    d, counts, versions = store.dataset(dataset_id), store.counts(dataset_id), store.versions(dataset_id)
+    return _plain({**asdict(d), "counts": counts, "versions": [asdict(v) for v in versions],
+                   "access": asdict(beacon.access(store.con)[dataset_id])})
+
+
+READS = {"datasets": datasets, "show": show}
+
+
+def _plain(data: dict) -> dict:
+    """Times as ISO 8601 text, so a result reads the same from the door and from the file."""
+    def plain(v):
+        if isinstance(v, datetime):
+            return v.isoformat(sep=" ", timespec="seconds")
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return v
+    return plain(data)
 Event = Callable[[str, dict], None]
 
 
@@ -145,12 +190,15 @@ def _run(node: Node, request: bytes, send: Callable[[dict], None]) -> None:
     try:
         op, args = _request(request)
         if op == "ingest":
-            result = ingest(node.home, **args, store=node.store, progress=progress,
-                            notice=lambda message: send({"event": "notice", "message": message}))
+            result = asdict(ingest(node.home, **args, store=node.store, progress=progress,
+                                   notice=lambda message: send({"event": "notice", "message": message})))
+        elif op == "add-dataset":
+            with node.store() as store:
+                result = asdict(store.add_dataset(args.pop("dataset_id"), args.pop("title"), **args))
         else:
             with node.store() as store:
-                result = store.add_dataset(args.pop("dataset_id"), args.pop("title"), **args)
-        send({"event": "result", "result": dataclasses.asdict(result)})
+                result = READS[op](store, **args)
+        send({"event": "result", "result": result})
     except OncofedError as e:
         send({"event": "error", **_error_json(e)})
     except Exception:  # noqa: BLE001 - the steward gets a line; the node's log gets the traceback

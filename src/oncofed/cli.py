@@ -112,39 +112,33 @@ def node_add_dataset(
     duo: Annotated[Optional[list[str]], typer.Option(help="DUO data-use code, e.g. DUO:0000042; repeatable.")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Register a dataset on the node, ready for ingest (through the node, while it serves)."""
-    from oncofed.node import admin, home
-
-    h = home.load(path)
-    args = {"dataset_id": dataset, "title": title, "description": description, "duo": duo, "licence": licence,
-            "contact": contact}
-    d = admin.call(h, "add-dataset", args, lambda kind, event: None)
-    if d is None:
-        with h.store() as store:
-            d = asdict(store.add_dataset(args.pop("dataset_id"), args.pop("title"), **args))
+    """Register a dataset on the node, ready for ingest."""
+    d = _on_store(path, "add-dataset", dataset_id=dataset, title=title, description=description, duo=duo,
+                  licence=licence, contact=contact)
     if as_json:
         _print_json(d)
         return
     out.print(f"dataset [bold]{d['id']}[/] added")
 
 
-def _read_store(path: Path, op: str, **args) -> Any:
-    """What a store-reading command shows (``node.admin.READS``): from the serving node if one
-    serves this folder, else from the store file."""
+def _on_store(path: Path, op: str, **args) -> Any:
+    """A steward's command on the node store (``node.admin.OPERATIONS``), as JSON: done by the
+    serving node if one serves this folder, else on the store file."""
     from oncofed.node import admin, home
 
     h = home.load(path)
     served = admin.call(h, op, args, lambda kind, event: None)
     if served is not None:
         return served
-    with h.store(read_only=True) as store:
-        return admin.READS[op](store, **args)
+    _, operation, reads = admin.OPERATIONS[op]
+    with h.store(read_only=reads) as store:
+        return operation(store, h, **args)
 
 
 @_command(node_app, "datasets")
 def node_datasets(path: NodePath, as_json: AsJson = False) -> None:
     """List the node's datasets with their current version."""
-    rows = _read_store(path, "datasets")
+    rows = _on_store(path, "datasets")
     if as_json:
         _print_json(rows)
         return
@@ -158,7 +152,7 @@ def node_datasets(path: NodePath, as_json: AsJson = False) -> None:
 def node_show(path: NodePath, dataset: str, as_json: AsJson = False) -> None:
     """A dataset's records per table, its Beacon disclosure settings, and its versions with
     their hashes and sources."""
-    d = _read_store(path, "show", dataset_id=dataset)
+    d = _on_store(path, "show", dataset_id=dataset)
     if as_json:
         _print_json(d)
         return
@@ -196,19 +190,12 @@ def node_access(
 ) -> None:
     """Set what a dataset discloses through the Beacon, per access level (defaults: public boolean,
     registered count, controlled record); with no option, show it."""
-    from oncofed.node import beacon, home
-
-    with home.load(path).store() as store:
-        if (public, registered, controlled, synthetic) == (None, None, None, None):
-            store.dataset(dataset)
-            a = beacon.access(store.con)[dataset]
-        else:
-            a = beacon.set_access(store.con, dataset, public=public, registered=registered, controlled=controlled,
-                                  synthetic=synthetic)
+    a = _on_store(path, "access", dataset_id=dataset, public=public, registered=registered, controlled=controlled,
+                  synthetic=synthetic)
     if as_json:
-        _print_json(asdict(a))
+        _print_json(a)
     else:
-        out.print(f"dataset [bold]{dataset}[/] — {_access_line(asdict(a))}")
+        out.print(f"dataset [bold]{dataset}[/] — {_access_line(a)}")
 
 
 @_command(node_app, "ingest")
@@ -452,22 +439,17 @@ def node_describe(
 ) -> None:
     """Describe a dataset for the FAIR catalogue (HealthDCAT-AP); counts, ages, coding systems,
     data types and versions come from the data."""
-    from oncofed.catalogue import description, facts
-    from oncofed.node import home
+    from oncofed.catalogue import description
 
-    h = home.load(path)
     meta = description.read(file, description.DatasetDescription)
-    with h.store() as store:
-        store.dataset(dataset)
-        description.save(store.con, dataset, meta)
-        found = facts.facts(store, dataset, h.config.guard)
-    derived = {k: v for k, v in asdict(found).items() if k != "versions"} | {"versions": len(found.versions)}
+    described = _on_store(path, "describe", dataset_id=dataset,
+                          description=meta.model_dump(mode="json", exclude_unset=True))
     if as_json:
-        _print_json({"dataset": dataset, "description": meta.model_dump(mode="json", exclude_unset=True),
-                     "from_the_data": derived})
+        _print_json(described)
         return
     out.print(f"dataset [bold]{dataset}[/] described; from the data: "
-              + "; ".join(f"{k.replace('_', ' ')} {_shown(v)}" for k, v in derived.items()), soft_wrap=True)
+              + "; ".join(f"{k.replace('_', ' ')} {_shown(v)}" for k, v in described["from_the_data"].items()),
+              soft_wrap=True)
 
 
 def _shown(value: object) -> str:

@@ -5,6 +5,9 @@ import json
 import socket
 import stat
 
+from pathlib import Path
+
+import httpx
 import pandas as pd
 import pytest
 
@@ -15,6 +18,7 @@ from oncofed.testing import LocalFederation
 
 LUNG = DATA / "ncctg-lung/lung.csv"
 GBSG2 = DATA / "gbsg2/gbsg2.csv"
+DESCRIPTION = Path(__file__).parents[1] / "catalogue/data/gbsg2.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +84,21 @@ def test_datasets_and_show_read_from_the_serving_node_as_from_the_file(serving, 
         serving.start_node("a")
 
 
-def test_other_store_commands_say_the_node_is_serving(serving, cli):
-    changed = cli("node", "access", serving.nodes["a"].home.path, "lung", "--public", "count", ok=False)
-    assert changed.exit_code == 1 and "node is serving" in changed.output
+def test_a_steward_sets_disclosure_and_describes_a_dataset_while_the_node_serves(serving, cli):
+    home = serving.nodes["a"].home.path
+    changed = json.loads(cli("node", "access", home, "lung", "--public", "count", "--json").stdout)
+    assert changed["public"] == "count"
+    query = {"requestedGranularity": "count", "requestParameters": {"datasets": {"datasetIds": ["lung"]}}}
+    anyone = httpx.post(f"{serving.nodes['a'].url}/api/individuals", json={"query": query}).json()
+    assert anyone["meta"]["returnedGranularity"] == "count", anyone  # answered at once with the new ceiling
+    described = json.loads(cli("node", "describe", home, "lung", "--file", DESCRIPTION, "--json").stdout)
+    assert described["from_the_data"]["individuals"] == len(pd.read_csv(LUNG))
+    assert json.loads(cli("node", "access", home, "lung", "--public", "boolean", "--json").stdout)["public"] == "boolean"
+
+
+def test_other_store_commands_say_the_node_is_serving(serving, cli, tmp_path):
+    exported = cli("node", "export-phenopacket", serving.nodes["a"].home.path, "lung", "--out", tmp_path, ok=False)
+    assert exported.exit_code == 1 and "node is serving" in exported.output
 
 
 def test_a_node_folder_too_deep_for_a_socket_gets_one_in_the_temporary_folder(tmp_path):

@@ -1,5 +1,5 @@
 """A serving node's local door for its steward: `oncofed node add-dataset`, `node ingest`,
-`node datasets` and `node show` while the node serves.
+`node datasets`, `node show`, `node access` and `node describe` while the node serves.
 
 The serving process (``node serve`` or the relay agent ``node connect``) holds the node store,
 since DuckDB lets one process write a file. These commands, started beside it, are therefore
@@ -23,12 +23,14 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from oncofed.catalogue import description as catalogue_description
+from oncofed.catalogue import facts
 from oncofed.errors import IngestError, OncofedError
 from oncofed.node import beacon
 from oncofed.node.handler import Node
@@ -81,9 +83,78 @@ class NoArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class AccessArgs(BaseModel):
+    """What ``node.beacon.set_access`` takes; none of the settings: only show them."""
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: str
+    public: str | None = None
+    registered: str | None = None
+    controlled: str | None = None
+    synthetic: bool | None = None
+
+
+class DescribeArgs(BaseModel):
+    """A dataset's description for the catalogue, as ``catalogue.description`` reads it."""
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: str
+    description: dict
+
+
+# The steward's commands that work on the store, each giving what the command prints as JSON,
+# alike from the serving node's door and from the file ------------------------------------------
+
+
+def add_dataset(store: Store, home: NodeHome, dataset_id: str, title: str, **fields) -> dict:
+    return _plain(asdict(store.add_dataset(dataset_id, title, **fields)))
+
+
+def datasets(store: Store, home: NodeHome) -> list[dict]:
+    """Each dataset with its current version and number of individuals."""
+    return [_plain(asdict(d)) | {"individuals": store.counts(d.id)["individuals"]} for d in store.datasets()]
+
+
+def show(store: Store, home: NodeHome, dataset_id: str) -> dict:
+    """A dataset, its records per table, its Beacon disclosure settings and its versions."""
+    d, counts, versions = store.dataset(dataset_id), store.counts(dataset_id), store.versions(dataset_id)
+    return _plain({**asdict(d), "counts": counts, "versions": [asdict(v) for v in versions],
+                   "access": asdict(beacon.access(store.con)[dataset_id])})
+
+
+def access(store: Store, home: NodeHome, dataset_id: str, **settings) -> dict:
+    """A dataset's Beacon disclosure settings, changed first where ``settings`` say so."""
+    if all(v is None for v in settings.values()):
+        store.dataset(dataset_id)
+        return asdict(beacon.access(store.con)[dataset_id])
+    return asdict(beacon.set_access(store.con, dataset_id, **settings))
+
+
+def describe(store: Store, home: NodeHome, dataset_id: str, description: dict) -> dict:
+    """Keep a dataset's description; what the catalogue adds to it from the data."""
+    meta = catalogue_description.DatasetDescription.model_validate(description)
+    store.dataset(dataset_id)
+    catalogue_description.save(store.con, dataset_id, meta)
+    found = facts.facts(store, dataset_id, home.config.guard)
+    derived = {k: v for k, v in asdict(found).items() if k != "versions"} | {"versions": len(found.versions)}
+    return _plain({"dataset": dataset_id, "description": meta.model_dump(mode="json", exclude_unset=True),
+                   "from_the_data": derived})
+
+
+# op → (its arguments, the operation, whether it only reads); ingest is the door's own (``_run``)
+OPERATIONS: dict[str, tuple[type[BaseModel], Callable, bool]] = {
+    "add-dataset": (DatasetArgs, add_dataset, False),
+    "datasets": (NoArgs, datasets, True),
+    "show": (ShowArgs, show, True),
+    "access": (AccessArgs, access, False),
+    "describe": (DescribeArgs, describe, False),
+}
+ARGS: dict[str, type[BaseModel]] = {"ingest": IngestArgs} | {op: o[0] for op, o in OPERATIONS.items()}
+
+
 class DoorRequest(BaseModel):
-    op: Literal["ingest", "add-dataset", "datasets", "show"]
-    args: IngestArgs | DatasetArgs | ShowArgs | NoArgs
+    op: Literal["ingest", "add-dataset", "datasets", "show", "access", "describe"]
+    args: IngestArgs | DatasetArgs | ShowArgs | NoArgs | AccessArgs | DescribeArgs
 
     @model_validator(mode="before")
     @classmethod
@@ -93,39 +164,22 @@ class DoorRequest(BaseModel):
         return data
 
 
-ARGS: dict[str, type[BaseModel]] = {"ingest": IngestArgs, "add-dataset": DatasetArgs, "datasets": NoArgs,
-                                    "show": ShowArgs}
-
-
-# what `node datasets` and `node show` print, as JSON, whether the node serves or not ---------
-
-
-def datasets(store: Store) -> list[dict]:
-    """Each dataset with its current version and number of individuals."""
-    return [_plain(asdict(d)) | {"individuals": store.counts(d.id)["individuals"]} for d in store.datasets()]
-
-
-def show(store: Store, dataset_id: str) -> dict:
-    """A dataset, its records per table, its Beacon disclosure settings and its versions."""
-    d, counts, versions = store.dataset(dataset_id), store.counts(dataset_id), store.versions(dataset_id)
-    return _plain({**asdict(d), "counts": counts, "versions": [asdict(v) for v in versions],
-                   "access": asdict(beacon.access(store.con)[dataset_id])})
-
-
-READS = {"datasets": datasets, "show": show}
-
-
 def _plain(data: dict) -> dict:
-    """Times as ISO 8601 text, so a result reads the same from the door and from the file."""
+    """Times and dates as ISO 8601 text, so a result reads the same from the door and from
+    the file."""
     def plain(v):
         if isinstance(v, datetime):
             return v.isoformat(sep=" ", timespec="seconds")
+        if isinstance(v, date):
+            return v.isoformat()
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
-        if isinstance(v, list):
+        if isinstance(v, list | tuple):
             return [plain(x) for x in v]
         return v
     return plain(data)
+
+
 Event = Callable[[str, dict], None]
 
 
@@ -192,12 +246,9 @@ def _run(node: Node, request: bytes, send: Callable[[dict], None]) -> None:
         if op == "ingest":
             result = asdict(ingest(node.home, **args, store=node.store, progress=progress,
                                    notice=lambda message: send({"event": "notice", "message": message})))
-        elif op == "add-dataset":
-            with node.store() as store:
-                result = asdict(store.add_dataset(args.pop("dataset_id"), args.pop("title"), **args))
         else:
             with node.store() as store:
-                result = READS[op](store, **args)
+                result = OPERATIONS[op][1](store, node.home, **args)
         send({"event": "result", "result": result})
     except OncofedError as e:
         send({"event": "error", **_error_json(e)})

@@ -273,16 +273,11 @@ def node_export_phenopacket(
     as_json: AsJson = False,
 ) -> None:
     """Write the dataset's individuals as GA4GH Phenopackets v2 (JSON)."""
-    from oncofed.ingest import phenopacket
-    from oncofed.node import home
-
-    with home.load(path).store(read_only=True) as store:
-        store.dataset(dataset)
-        written = phenopacket.export_to_dir(store.con, dataset, out_dir)
+    exported = _on_store(path, "export-phenopacket", dataset_id=dataset, out_dir=out_dir.absolute())
     if as_json:
-        _print_json({"dataset": dataset, "written": [str(p) for p in written]})
+        _print_json(exported)
         return
-    out.print(f"{len(written)} phenopackets written to {out_dir}")
+    out.print(f"{len(exported['written'])} phenopackets written to {out_dir}")
 
 @_command(node_app, "info")
 def node_info(path: NodePath) -> None:
@@ -404,29 +399,25 @@ def node_audit(
     as_json: AsJson = False,
 ) -> None:
     """Who asked what, and what was released or refused; --verify detects any edited entry."""
-    from oncofed.node import audit, home
-
-    with home.load(path).store(read_only=True) as store:
-        if verify:
-            problems = audit.verify(store.con)
-            if as_json:
-                _print_json({"ok": not problems, "problems": [p.to_json() for p in problems]})
-            elif problems:
-                for p in problems:
-                    err.print(f"[bold red]audit log broken:[/] {p}")
-            else:
-                out.print("audit log intact")
-            if problems:
-                raise typer.Exit(1)
-            return
-        entries = audit.entries(store.con, last=last)
+    logged = _on_store(path, "audit", last=last, verify=verify)
+    if verify:
+        if as_json:
+            _print_json(logged)
+        elif logged["problems"]:
+            for p in logged["problems"]:
+                err.print(f"[bold red]audit log broken:[/] {p['message']}")
+        else:
+            out.print("audit log intact")
+        if not logged["ok"]:
+            raise typer.Exit(1)
+        return
     if as_json:
-        _print_json([e.to_json() for e in entries])
+        _print_json(logged["entries"])
         return
     t = Table("seq", "time", "requester", "request", "datasets", "outcome")
-    for e in entries:
-        t.add_row(str(e.seq), f"{e.at:%Y-%m-%d %H:%M:%S}", e.requester or "–", e.kind,
-                  ", ".join(e.datasets or {}), e.outcome + (f": {e.reason}" if e.reason else ""))
+    for e in logged["entries"]:
+        t.add_row(str(e["seq"]), e["at"][:19].replace("T", " "), e["requester"] or "–", e["kind"],
+                  ", ".join(e["datasets"] or {}), e["outcome"] + (f": {e['reason']}" if e["reason"] else ""))
     out.print(t)
 
 
@@ -468,14 +459,11 @@ def node_describe_catalogue(
 ) -> None:
     """Describe the node's catalogue as a whole, including the base URL of its identifiers."""
     from oncofed.catalogue import description
-    from oncofed.node import home
 
-    h = home.load(path)
     settings = description.read(file, description.CatalogueSettings)
-    with h.store() as store:
-        description.save_settings(store.con, settings)
-    out.print(f"catalogue of node {h.id} described" + (f"; identifiers under {settings.base_url}"
-                                                      if settings.base_url else ""))
+    saved = _on_store(path, "describe-catalogue", settings=settings.model_dump(mode="json", exclude_unset=True))
+    out.print(f"catalogue of node {saved['node']} described" + (f"; identifiers under {saved['base_url']}"
+                                                               if saved["base_url"] else ""))
 
 
 @_command(node_app, "catalogue")
@@ -485,14 +473,7 @@ def node_catalogue(
     base_url: Annotated[Optional[str], typer.Option(help="Base of the identifiers, if none is configured.")] = None,
 ) -> None:
     """Print the node's whole catalogue (DCAT-AP 3 with HealthDCAT-AP) as its FAIR Data Point serves it."""
-    from oncofed.catalogue import formats
-    from oncofed.node import catalogue, home
-
-    h = home.load(path)
-    fmt = formats.negotiate(None, format)
-    with h.store(read_only=True) as store:
-        text = formats.serialize(catalogue.graph(h, store.con, catalogue.base_url(h, store.con, base_url)), fmt)
-    print(text)
+    print(_on_store(path, "catalogue", format=format, base_url=base_url)["text"])
 
 
 # hub ------------------------------------------------------------------------------------

@@ -96,9 +96,15 @@ def test_a_steward_sets_disclosure_and_describes_a_dataset_while_the_node_serves
     assert json.loads(cli("node", "access", home, "lung", "--public", "boolean", "--json").stdout)["public"] == "boolean"
 
 
-def test_other_store_commands_say_the_node_is_serving(serving, cli, tmp_path):
-    exported = cli("node", "export-phenopacket", serving.nodes["a"].home.path, "lung", "--out", tmp_path, ok=False)
-    assert exported.exit_code == 1 and "node is serving" in exported.output
+def test_the_audit_log_export_and_catalogue_read_from_the_serving_node(serving, cli, tmp_path):
+    home = serving.nodes["a"].home.path
+    serving.federation.count(datasets=["lung"], nodes=["a"])
+    logged = json.loads(cli("node", "audit", home, "--last", "3", "--json").stdout)
+    assert 1 <= len(logged) <= 3 and logged[-1]["kind"].startswith("count@")
+    assert "intact" in cli("node", "audit", home, "--verify").stdout
+    exported = json.loads(cli("node", "export-phenopacket", home, "lung", "--out", tmp_path / "pp", "--json").stdout)
+    assert len(exported["written"]) == len(pd.read_csv(LUNG)) == len(list((tmp_path / "pp").glob("*.json")))
+    assert "dcat:Dataset" in cli("node", "catalogue", home).stdout
 
 
 def test_a_node_folder_too_deep_for_a_socket_gets_one_in_the_temporary_folder(tmp_path):

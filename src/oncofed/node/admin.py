@@ -1,5 +1,6 @@
-"""A serving node's local door for its steward: `oncofed node add-dataset`, `node ingest`,
-`node datasets`, `node show`, `node access` and `node describe` while the node serves.
+"""A serving node's local door for its steward: every `oncofed node` command that works on
+the node store (`add-dataset`, `ingest`, `datasets`, `show`, `access`, `describe`, `audit` …)
+while the node serves.
 
 The serving process (``node serve`` or the relay agent ``node connect``) holds the node store,
 since DuckDB lets one process write a file. These commands, started beside it, are therefore
@@ -30,9 +31,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from oncofed.catalogue import description as catalogue_description
-from oncofed.catalogue import facts
+from oncofed.catalogue import facts, formats
 from oncofed.errors import IngestError, OncofedError
-from oncofed.node import beacon
+from oncofed.ingest import phenopacket
+from oncofed.node import audit, beacon, catalogue
 from oncofed.node.handler import Node
 from oncofed.node.home import NodeHome
 from oncofed.store.store import Store
@@ -102,6 +104,34 @@ class DescribeArgs(BaseModel):
     description: dict
 
 
+class ExportArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: str
+    out_dir: Path
+
+
+class AuditArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    last: int = 20
+    verify: bool = False
+
+
+class CatalogueSettingsArgs(BaseModel):
+    """The catalogue's settings, as ``catalogue.description`` reads them."""
+    model_config = ConfigDict(extra="forbid")
+
+    settings: dict
+
+
+class CatalogueArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: str = "turtle"
+    base_url: str | None = None
+
+
 # The steward's commands that work on the store, each giving what the command prints as JSON,
 # alike from the serving node's door and from the file ------------------------------------------
 
@@ -141,6 +171,33 @@ def describe(store: Store, home: NodeHome, dataset_id: str, description: dict) -
                    "from_the_data": derived})
 
 
+def export_phenopacket(store: Store, home: NodeHome, dataset_id: str, out_dir: Path) -> dict:
+    """One Phenopacket per individual, written to ``out_dir``."""
+    store.dataset(dataset_id)
+    return {"dataset": dataset_id, "written": [str(f) for f in phenopacket.export_to_dir(store.con, dataset_id, out_dir)]}
+
+
+def audit_log(store: Store, home: NodeHome, last: int, verify: bool) -> dict:
+    """The newest entries, or with ``verify`` whether the hash chain is intact."""
+    if verify:
+        problems = audit.verify(store.con)
+        return {"ok": not problems, "problems": [p.to_json() for p in problems]}
+    return {"entries": [e.to_json() for e in audit.entries(store.con, last=last)]}
+
+
+def describe_catalogue(store: Store, home: NodeHome, settings: dict) -> dict:
+    found = catalogue_description.CatalogueSettings.model_validate(settings)
+    catalogue_description.save_settings(store.con, found)
+    return {"node": home.id, "base_url": found.base_url}
+
+
+def catalogue_text(store: Store, home: NodeHome, format: str, base_url: str | None) -> dict:
+    """The node's whole catalogue as its FAIR Data Point serves it."""
+    fmt = formats.negotiate(None, format)
+    graph = catalogue.graph(home, store.con, catalogue.base_url(home, store.con, base_url))
+    return {"format": format, "text": formats.serialize(graph, fmt)}
+
+
 # op → (its arguments, the operation, whether it only reads); ingest is the door's own (``_run``)
 OPERATIONS: dict[str, tuple[type[BaseModel], Callable, bool]] = {
     "add-dataset": (DatasetArgs, add_dataset, False),
@@ -148,13 +205,18 @@ OPERATIONS: dict[str, tuple[type[BaseModel], Callable, bool]] = {
     "show": (ShowArgs, show, True),
     "access": (AccessArgs, access, False),
     "describe": (DescribeArgs, describe, False),
+    "export-phenopacket": (ExportArgs, export_phenopacket, True),
+    "audit": (AuditArgs, audit_log, True),
+    "describe-catalogue": (CatalogueSettingsArgs, describe_catalogue, False),
+    "catalogue": (CatalogueArgs, catalogue_text, True),
 }
 ARGS: dict[str, type[BaseModel]] = {"ingest": IngestArgs} | {op: o[0] for op, o in OPERATIONS.items()}
 
 
 class DoorRequest(BaseModel):
-    op: Literal["ingest", "add-dataset", "datasets", "show", "access", "describe"]
-    args: IngestArgs | DatasetArgs | ShowArgs | NoArgs | AccessArgs | DescribeArgs
+    op: Literal["ingest", "add-dataset", "datasets", "show", "access", "describe", "export-phenopacket", "audit",
+                "describe-catalogue", "catalogue"]
+    args: BaseModel  # the op's own model (``ARGS``), checked before this one
 
     @model_validator(mode="before")
     @classmethod

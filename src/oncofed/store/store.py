@@ -83,8 +83,8 @@ class Store:
         try:
             con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as e:
-            hint = ("; another process holds it: if the node is serving, stop it for this (add-dataset and "
-                    "ingest go through the serving node)") if "lock" in str(e).lower() else ""
+            hint = ("; another process holds it (a serving node hands the steward's commands to its door, so "
+                    "this is another program or an ingest still running)") if "lock" in str(e).lower() else ""
             raise StoreError(f"cannot open the node store {path}: {e}{hint}") from None
         if read_only:
             if migrations.current_version(con) != migrations.LATEST:

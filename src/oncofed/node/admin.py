@@ -292,7 +292,7 @@ async def _client(node: Node, reader: asyncio.StreamReader, writer: asyncio.Stre
                 break
         await work
     except (ConnectionError, asyncio.IncompleteReadError):
-        log.warning("the steward's ingest client went away; the ingest ran to its end or not at all")
+        log.warning("the steward's command went away before its answer; it ran to its end or not at all")
     finally:
         writer.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import threading
 import time
 import uuid
@@ -114,14 +115,29 @@ class NodeRecord:
     last_error_at: datetime | None
 
 
+def _write_ahead_log(dbapi_con, wait_s: float = 30.0) -> None:
+    """Switch a SQLite database to WAL (a lasting property of the file). SQLite answers "database
+    is locked" at once, without its busy handler, to a connection that asks while another holds
+    the file, as when hub workers open a new database together; so ask again until it is free."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            dbapi_con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_con, _record):  # several processes share the file
-            dbapi_con.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL may wait for a lock too
-            dbapi_con.execute("PRAGMA journal_mode=WAL")
+            dbapi_con.execute("PRAGMA busy_timeout=30000")
+            _write_ahead_log(dbapi_con)
             dbapi_con.execute("PRAGMA synchronous=NORMAL")
 
         return engine

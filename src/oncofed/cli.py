@@ -130,9 +130,13 @@ def _on_store(path: Path, op: str, **args) -> Any:
     served = admin.call(h, op, args, lambda kind, event: None)
     if served is not None:
         return served
-    _, operation, reads = admin.OPERATIONS[op]
-    with h.store(read_only=reads) as store:
-        return operation(store, h, **args)
+    with h.store(read_only=admin.OPERATIONS[op][2]) as store:
+        return admin.run(op, store, h, args)
+
+
+def _when(iso: str) -> str:
+    """An ISO 8601 time from a command's JSON, to the second, as the tables show it."""
+    return iso[:19].replace("T", " ")
 
 
 @_command(node_app, "datasets")
@@ -165,7 +169,7 @@ def node_show(path: NodePath, dataset: str, as_json: AsJson = False) -> None:
     out.print(t)
     v = Table("version", "created", "format", "mode", "content hash", "sources")
     for x in d["versions"]:
-        v.add_row(str(x["version"]), x["created_at"], x["format"], x["mode"], x["content_hash"],
+        v.add_row(str(x["version"]), _when(x["created_at"]), x["format"], x["mode"], x["content_hash"],
                   "\n".join(f"{s['name']} (sha256:{s['sha256'][:12]}…)" for s in x["sources"]))
     out.print(v)
 
@@ -379,7 +383,7 @@ def node_connect(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         err.print(f"node {h.id}: polling {url} for requests (Ctrl-C to stop)")
-        async with admin.serving(node):  # the steward's `oncofed node ingest` while it serves
+        async with admin.serving(node):  # the steward's commands on the store while it serves
             agent = asyncio.create_task(relay.run(node, url, stop, ca))
             await stop.wait()
             agent.cancel()  # do not wait for a long poll in flight
@@ -416,7 +420,7 @@ def node_audit(
         return
     t = Table("seq", "time", "requester", "request", "datasets", "outcome")
     for e in logged["entries"]:
-        t.add_row(str(e["seq"]), e["at"][:19].replace("T", " "), e["requester"] or "–", e["kind"],
+        t.add_row(str(e["seq"]), _when(e["at"]), e["requester"] or "–", e["kind"],
                   ", ".join(e["datasets"] or {}), e["outcome"] + (f": {e['reason']}" if e["reason"] else ""))
     out.print(t)
 

@@ -23,7 +23,7 @@ from oncofed.analysis import variables
 from oncofed.analysis.base import AnalysisError
 from oncofed.model import vocabulary
 
-# The nodes do not announce their own minimum cell; the portal shows the federation default.
+# A count withheld by no one node (a total, a summary's n), whose bounds the portal cannot give.
 WITHHELD = "withheld"
 
 OPS = {"=": "is", "!=": "is not", "<": "<", "<=": "≤", ">": ">", ">=": "≥", "in": "is one of",

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from oncofed.client import results
-from oncofed.hub.portal_cohort import WITHHELD, withheld_count, withheld_total
+from oncofed.hub.portal_cohort import WITHHELD, shown_count, withheld_total
 from oncofed.model import vocabulary
 
 FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
@@ -157,8 +157,7 @@ def tables(run: dict) -> list[dict]:
     elif kind == "count":
         nodes = result.get("nodes", {})
         per_node = run.get("per_node") or {}
-        rows = [[n, withheld_count(per_node.get(n, {}).get("min_cell")) if c is None else _cell(c)]
-                for n, c in sorted(nodes.items())]
+        rows = [[n, shown_count(c, "ok", per_node.get(n, {}).get("min_cell"))] for n, c in sorted(nodes.items())]
         total = _cell(result.get("count")) if result.get("count") is not None else f"at least {result.get('at_least', 0):,}"
         out.append({"title": "Individuals", "columns": ["node", "count"], "rows": rows + [["all nodes", total]]})
     return out

@@ -24,10 +24,10 @@ import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
-from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from oncofed.catalogue import description as catalogue_description
@@ -136,28 +136,27 @@ class CatalogueArgs(BaseModel):
 # alike from the serving node's door and from the file ------------------------------------------
 
 
-def add_dataset(store: Store, home: NodeHome, dataset_id: str, title: str, **fields) -> dict:
-    return _plain(asdict(store.add_dataset(dataset_id, title, **fields)))
+def add_dataset(store: Store, home: NodeHome, dataset_id: str, title: str, **fields) -> object:
+    return store.add_dataset(dataset_id, title, **fields)
 
 
 def datasets(store: Store, home: NodeHome) -> list[dict]:
     """Each dataset with its current version and number of individuals."""
-    return [_plain(asdict(d)) | {"individuals": store.counts(d.id)["individuals"]} for d in store.datasets()]
+    return [{**asdict(d), "individuals": store.counts(d.id)["individuals"]} for d in store.datasets()]
 
 
 def show(store: Store, home: NodeHome, dataset_id: str) -> dict:
     """A dataset, its records per table, its Beacon disclosure settings and its versions."""
     d, counts, versions = store.dataset(dataset_id), store.counts(dataset_id), store.versions(dataset_id)
-    return _plain({**asdict(d), "counts": counts, "versions": [asdict(v) for v in versions],
-                   "access": asdict(beacon.access(store.con)[dataset_id])})
+    return {**asdict(d), "counts": counts, "versions": versions, "access": beacon.access(store.con)[dataset_id]}
 
 
-def access(store: Store, home: NodeHome, dataset_id: str, **settings) -> dict:
+def access(store: Store, home: NodeHome, dataset_id: str, **settings) -> object:
     """A dataset's Beacon disclosure settings, changed first where ``settings`` say so."""
     if all(v is None for v in settings.values()):
         store.dataset(dataset_id)
-        return asdict(beacon.access(store.con)[dataset_id])
-    return asdict(beacon.set_access(store.con, dataset_id, **settings))
+        return beacon.access(store.con)[dataset_id]
+    return beacon.set_access(store.con, dataset_id, **settings)
 
 
 def describe(store: Store, home: NodeHome, dataset_id: str, description: dict) -> dict:
@@ -167,14 +166,14 @@ def describe(store: Store, home: NodeHome, dataset_id: str, description: dict) -
     catalogue_description.save(store.con, dataset_id, meta)
     found = facts.facts(store, dataset_id, home.config.guard)
     derived = {k: v for k, v in asdict(found).items() if k != "versions"} | {"versions": len(found.versions)}
-    return _plain({"dataset": dataset_id, "description": meta.model_dump(mode="json", exclude_unset=True),
-                   "from_the_data": derived})
+    return {"dataset": dataset_id, "description": meta.model_dump(mode="json", exclude_unset=True),
+            "from_the_data": derived}
 
 
 def export_phenopacket(store: Store, home: NodeHome, dataset_id: str, out_dir: Path) -> dict:
     """One Phenopacket per individual, written to ``out_dir``."""
     store.dataset(dataset_id)
-    return {"dataset": dataset_id, "written": [str(f) for f in phenopacket.export_to_dir(store.con, dataset_id, out_dir)]}
+    return {"dataset": dataset_id, "written": phenopacket.export_to_dir(store.con, dataset_id, out_dir)}
 
 
 def audit_log(store: Store, home: NodeHome, last: int, verify: bool) -> dict:
@@ -213,9 +212,11 @@ OPERATIONS: dict[str, tuple[type[BaseModel], Callable, bool]] = {
 ARGS: dict[str, type[BaseModel]] = {"ingest": IngestArgs} | {op: o[0] for op, o in OPERATIONS.items()}
 
 
+Op = Literal[tuple(ARGS)]
+
+
 class DoorRequest(BaseModel):
-    op: Literal["ingest", "add-dataset", "datasets", "show", "access", "describe", "export-phenopacket", "audit",
-                "describe-catalogue", "catalogue"]
+    op: Op
     args: BaseModel  # the op's own model (``ARGS``), checked before this one
 
     @model_validator(mode="before")
@@ -226,20 +227,10 @@ class DoorRequest(BaseModel):
         return data
 
 
-def _plain(data: dict) -> dict:
-    """Times and dates as ISO 8601 text, so a result reads the same from the door and from
-    the file."""
-    def plain(v):
-        if isinstance(v, datetime):
-            return v.isoformat(sep=" ", timespec="seconds")
-        if isinstance(v, date):
-            return v.isoformat()
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [plain(x) for x in v]
-        return v
-    return plain(data)
+def run(op: str, store: Store, home: NodeHome, args: dict) -> Any:
+    """A steward's command on the store (``OPERATIONS``), as the JSON it prints: the same from
+    the serving node's door and from the file."""
+    return jsonable_encoder(OPERATIONS[op][1](store, home, **args))
 
 
 Event = Callable[[str, dict], None]
@@ -310,7 +301,7 @@ def _run(node: Node, request: bytes, send: Callable[[dict], None]) -> None:
                                    notice=lambda message: send({"event": "notice", "message": message})))
         else:
             with node.store() as store:
-                result = OPERATIONS[op][1](store, node.home, **args)
+                result = run(op, store, node.home, args)
         send({"event": "result", "result": result})
     except OncofedError as e:
         send({"event": "error", **_error_json(e)})

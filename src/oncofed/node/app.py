@@ -25,7 +25,7 @@ def create_app(home: NodeHome) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with admin.serving(node):  # the steward's `oncofed node ingest` while it serves
+        async with admin.serving(node):  # the steward's commands on the store while it serves
             yield
         node.close()
 

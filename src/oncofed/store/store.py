@@ -242,26 +242,26 @@ class Store:
         """Every reference a batch brings names a stored record: per referenced table, the
         referring columns together against it in one anti-join (one hash table of, say, a
         million individuals instead of one per referring table)."""
-        targets: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
-        for k, ((table, column), target) in enumerate(REFERENCES.items()):
+        targets: dict[tuple[str, str], list[tuple[str, str]]] = {}  # in the order of REFERENCES
+        for (table, column), target in REFERENCES.items():
             data = batch.tables.get(table)
             if data is not None and data.num_rows:
-                targets.setdefault(target, []).append((k, table, column))
-        registered = {table for refs in targets.values() for _, table, _ in refs}
+                targets.setdefault(target, []).append((table, column))
+        registered = {table for refs in targets.values() for table, _ in refs}
         for table in registered:
             self.con.register(f"_batch_{table}", batch.tables[table])
         try:
             for (target, target_col), refs in targets.items():
                 referring = " UNION ALL ".join(
                     f"SELECT {k} AS k, {column} AS v FROM _batch_{table} WHERE {column} IS NOT NULL"
-                    for k, table, column in refs)
+                    for k, (table, column) in enumerate(refs))
                 missing = self.con.execute(
                     f"SELECT k, v, count(*) OVER (PARTITION BY k) FROM ({referring}) r "
                     f"ANTI JOIN (SELECT {target_col} AS v FROM {target} WHERE dataset_id = ?) t USING (v) "
                     "ORDER BY k LIMIT 1", [dataset_id]).fetchall()
                 if missing:
                     k, got, n = missing[0]
-                    table, column = list(REFERENCES)[k]
+                    table, column = refs[k]
                     raise IngestError(
                         f"{n} {table} row(s) refer to a {target[:-1]} this dataset does not hold",
                         field=f"{table}.{column}", expected=f"an existing {target[:-1]}", got=got,

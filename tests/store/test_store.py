@@ -3,8 +3,9 @@ import pytest
 
 from conftest import sha256
 from oncofed.errors import IngestError, StoreError, UnknownDatasetError
-from oncofed.ingest.batch import RowBuilder, SourceFile
-from oncofed.model.schema import CLINICAL
+from oncofed.ingest.batch import Batch, RowBuilder, SourceFile, arrow_schema
+from oncofed.model.schema import CLINICAL, TABLES
+from oncofed.store.content_hash import content_hash
 
 SRC = [SourceFile("test.csv", "0" * 64, 10)]
 
@@ -147,3 +148,72 @@ def test_imaging_summaries_follow_every_write_of_the_imaging_tables(node):
         assert store.con.execute("SELECT * FROM imaging_summaries EXCEPT SELECT * FROM imaging_summary_source "
                                  "UNION ALL SELECT * FROM imaging_summary_source EXCEPT SELECT * FROM "
                                  "imaging_summaries").fetchall() == []
+
+
+def test_the_hash_a_write_foresees_is_the_hash_of_what_it_leaves(node):
+    """``Store.write`` computes the new content hash before writing; every kind of merge
+    must leave content whose hash, computed afresh from the tables, is that one."""
+    writes = [
+        (batch([ANN, BOB], [{"individual_id": "ann", "code": "NCIT:C4872"},
+                            {"individual_id": "bob", "code": "NCIT:C4878", "age_at_diagnosis": 61.5}]), False),
+        (batch([{**ANN, "year_of_birth": 1950}], [{"individual_id": "ann", "code": "NCIT:C4910"}]), False),
+        (batch([BOB], covers=CLINICAL), False),
+        (imaging([{"id": "s1", "individual_id": "ann", "age": 50.0}],
+                 [{"id": "r1", "study_id": "s1", "individual_id": "ann", "modality": "CT"}]), False),
+        (exposures([{"region": "DE1", "region_coding": "NUTS", "code": "ENVO:01000797", "value": 9.5, "year": 2020},
+                    {"individual_id": "ann", "code": "ENVO:01000797", "value": 12.0, "year": 2021}]), False),
+        (imaging([{"id": "s1", "individual_id": "bob", "age": 41.0}]), False),
+        (batch([ANN], [{"individual_id": "ann", "code": "NCIT:C4872"}]), True),
+    ]
+    with node.store() as store:
+        for data, replace in writes:
+            result = store.write("ds", data, format="test", replace=replace)
+            assert result.created
+            assert result.content_hash == content_hash(store.con, "ds")
+            assert result.counts == store.counts("ds")
+
+
+def exposures(rows):
+    b = RowBuilder()
+    for i in (ANN, BOB):
+        b.add("individuals", i, file="t")
+    for r in rows:
+        b.add("exposures", r, file="t")
+    return b.build(SRC, ())
+
+
+def rows(table: str, **columns: list) -> pa.Table:
+    """A batch table with these columns, the others empty."""
+    n = len(next(iter(columns.values())))
+    schema = arrow_schema(TABLES[table])
+    return pa.table({f.name: pa.array(columns.get(f.name, [None] * n), f.type) for f in schema})
+
+
+def many_individuals(n: int, start: int = 0) -> pa.Table:
+    """Storage test rows, not patients: identifiers only, beyond one DuckDB row group."""
+    return rows("individuals", id=[f"x{i:07d}" for i in range(start, start + n)])
+
+
+def test_a_large_write_refused_or_unchanged_leaves_the_file_byte_for_byte(node):
+    """DuckDB writes an insert of more than a row group (122,880 rows) to the file before
+    its commit; a refusal found after that would leave those blocks behind."""
+    with node.store() as store:
+        store.write("ds", Batch({"individuals": many_individuals(200_000)}, sources=SRC), format="test")
+    before = sha256(node.store_path)
+    with node.store() as store:
+        again = store.write("ds", Batch({"individuals": many_individuals(200_000)}, sources=SRC), format="test")
+        assert not again.created
+    assert sha256(node.store_path) == before
+    refused = Batch({"individuals": many_individuals(200_000, start=200_000),
+                     "diseases": rows("diseases", individual_id=["nobody"], code=["NCIT:C4872"])}, sources=SRC)
+    with node.store() as store, pytest.raises(IngestError, match="diseases.individual_id"):
+        store.write("ds", refused, format="test")
+    assert sha256(node.store_path) == before
+
+
+def test_a_required_value_missing_is_refused_before_writing(node):
+    with node.store() as store, pytest.raises(IngestError, match="diseases.code") as refused:
+        store.write("ds", Batch({"individuals": rows("individuals", id=["ann"]),
+                                 "diseases": rows("diseases", individual_id=["ann"], code=[None])},
+                                sources=SRC), format="test")
+    assert "1 diseases row(s) lack a code" in str(refused.value)

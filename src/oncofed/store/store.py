@@ -13,7 +13,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 import oncofed
 from oncofed import ids
@@ -21,7 +20,7 @@ from oncofed.errors import IngestError, StoreError, UnknownDatasetError
 from oncofed.ingest.batch import Batch
 from oncofed.model.schema import TABLES, Table
 from oncofed.store import migrations
-from oncofed.store.content_hash import content_hash
+from oncofed.store import content_hash
 from oncofed.store.connection import one
 
 
@@ -161,85 +160,122 @@ class Store:
         """Merge a batch into a dataset as one new version (see ``model.schema.Table`` for how
         rows merge); ``replace`` makes the batch the dataset's whole content instead.
 
-        Content equal to the current version creates nothing.
+        Everything is judged before anything is written: the checks, and the content the
+        write will leave (its hash and counts). Content equal to the current version creates
+        nothing, and a refused batch leaves the file byte for byte as it was. (DuckDB writes
+        a large insert to the file before its commit, and a rollback leaves those blocks
+        behind.)
         """
         current = self.dataset(dataset_id)
         if not any(t.num_rows for t in batch.tables.values()):
             raise IngestError("the input holds no records", file=", ".join(s.name for s in batch.sources) or None)
-        for name, table in batch.tables.items():
-            _check_unique(TABLES[name], table)
         con = self.con
-        con.execute("BEGIN")
+        for name, data in batch.tables.items():
+            con.register(f"_batch_{name}", data)
+        merging = current.version is not None and not replace
+        con.register("_mentioned", self._mentioned(batch) if merging else pa.table({"id": pa.array([], pa.string())}))
         try:
-            if replace:
-                for name in TABLES:
-                    con.execute(f"DELETE FROM {name} WHERE dataset_id = ?", [dataset_id])
-            if replace or current.version is None:
-                self._insert(dataset_id, batch)  # nothing stored, so nothing to replace
-            else:
-                self._merge(dataset_id, batch)
-            self._check_references(dataset_id, batch)
-            if replace or SUMMARISED & batch.tables.keys():
-                con.execute("DELETE FROM imaging_summaries WHERE dataset_id = ?", [dataset_id])
-                con.execute("INSERT INTO imaging_summaries SELECT * FROM imaging_summary_source WHERE dataset_id = ?",
-                            [dataset_id])
-            new_hash = content_hash(con, dataset_id)
+            for name in batch.tables:
+                self._check_rows(TABLES[name])
+            self._check_references(dataset_id, batch, replace)
+            digests = self._digests_after(dataset_id, batch, replace)
+            new_hash = content_hash.combine(digests)
+            counts = {name: n for name, (n, _, _) in digests.items()}
             if current.content_hash == new_hash:
-                con.execute("ROLLBACK")
-                return WriteResult(dataset_id, current.version, False, new_hash, self.counts(dataset_id))
-            if batch.terms:
-                con.register("_terms", pa.table({"id": list(batch.terms), "label": list(batch.terms.values())}))
-                con.execute("INSERT INTO terms SELECT id, label FROM _terms ON CONFLICT DO NOTHING")
-                con.unregister("_terms")
+                return WriteResult(dataset_id, current.version, False, new_hash, counts)
             version = (current.version or 0) + 1
-            counts = self.counts(dataset_id)
-            con.execute(
-                "INSERT INTO dataset_versions VALUES (?, ?, ?, now(), ?, ?, ?, ?, ?)",
-                [dataset_id, version, new_hash, format, "replace" if replace else "merge",
-                 json.dumps([s.__dict__ for s in batch.sources]), json.dumps(counts), oncofed.__version__],
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            # lets DuckDB insert on every core, writing straight to the file (an ORDER BY still holds)
+            con.execute("SET preserve_insertion_order = false")
+            con.execute("BEGIN")
+            try:
+                for name in TABLES if replace else batch.tables if merging else ():
+                    where = "" if replace else f" AND {self._replaced(name)}"
+                    con.execute(f"DELETE FROM {name} t WHERE dataset_id = ?{where}", [dataset_id])
+                self._insert(dataset_id, batch)
+                if replace or SUMMARISED & batch.tables.keys():
+                    con.execute("DELETE FROM imaging_summaries WHERE dataset_id = ?", [dataset_id])
+                    con.execute("INSERT INTO imaging_summaries SELECT * FROM imaging_summary_source "
+                                "WHERE dataset_id = ?", [dataset_id])
+                if batch.terms:
+                    con.register("_terms", pa.table({"id": list(batch.terms), "label": list(batch.terms.values())}))
+                    con.execute("INSERT INTO terms SELECT id, label FROM _terms ON CONFLICT DO NOTHING")
+                    con.unregister("_terms")
+                con.execute(
+                    "INSERT INTO dataset_versions VALUES (?, ?, ?, now(), ?, ?, ?, ?, ?)",
+                    [dataset_id, version, new_hash, format, "replace" if replace else "merge",
+                     json.dumps([s.__dict__ for s in batch.sources]), json.dumps(counts), oncofed.__version__],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.execute("RESET preserve_insertion_order")
+        finally:
+            for name in batch.tables:
+                con.unregister(f"_batch_{name}")
+            con.unregister("_mentioned")
         return WriteResult(dataset_id, version, True, new_hash, counts)
 
-    def _merge(self, dataset_id: str, batch: Batch) -> None:
-        con = self.con
-        mentioned = [t.column("id" if name == "individuals" else "individual_id")
-                     for name, t in batch.tables.items() if name == "individuals" or TABLES[name].per_individual]
-        ids = pc.unique(pa.chunked_array([c for m in mentioned for c in m.chunks], pa.string()))
-        con.register("_batch_individuals", pa.table({"id": ids}))
-        for name, data in batch.tables.items():
-            spec = TABLES[name]
-            con.register("_batch", data)
-            if spec.key:
-                match = " AND ".join(f"b.{k} IS NOT DISTINCT FROM t.{k}" for k in spec.key)
-                con.execute(
-                    f"DELETE FROM {name} t WHERE dataset_id = ? AND EXISTS (SELECT 1 FROM _batch b WHERE {match})",
-                    [dataset_id],
-                )
-            else:
-                con.execute(
-                    f"DELETE FROM {name} WHERE dataset_id = ? AND individual_id IN (SELECT id FROM _batch_individuals)",
-                    [dataset_id],
-                )
-            con.unregister("_batch")
-        con.unregister("_batch_individuals")
-        self._insert(dataset_id, batch)
+    def _mentioned(self, batch: Batch) -> pa.Table:
+        """The individuals a batch mentions, whose clinical records it replaces."""
+        ids = " UNION ALL ".join(f"SELECT {'id' if name == 'individuals' else 'individual_id'} AS id FROM _batch_{name}"
+                                 for name in batch.tables if name == "individuals" or TABLES[name].per_individual)
+        if not ids:
+            return pa.table({"id": pa.array([], pa.string())})
+        return self.con.sql(f"SELECT DISTINCT id FROM ({ids}) WHERE id IS NOT NULL").to_arrow_table()
+
+    @staticmethod
+    def _replaced(name: str) -> str:
+        """Which stored rows (``t``) of a table in the batch the batch replaces: those with a
+        key it brings, or, without a key, those of the individuals it mentions."""
+        spec = TABLES[name]
+        if spec.key:
+            match = " AND ".join(f"b.{k} IS NOT DISTINCT FROM t.{k}" for k in spec.key)
+            return f"EXISTS (SELECT 1 FROM _batch_{name} b WHERE {match})"
+        return "EXISTS (SELECT 1 FROM _mentioned b WHERE b.id = t.individual_id)"
+
+    def _digests_after(self, dataset_id: str, batch: Batch, replace: bool) -> dict[str, content_hash.Digest]:
+        """Per table, the digest of what the write will leave: the stored rows it keeps plus
+        the rows it brings, as the table's types."""
+        out = {}
+        for name, spec in TABLES.items():
+            parts = []
+            if not replace:
+                kept = "true" if name not in batch.tables else f"NOT {self._replaced(name)}"
+                parts.append(one(self.con, content_hash.digest_sql(spec, f"{name} t", f"dataset_id = ? AND {kept}"),
+                                 [dataset_id]))
+            if name in batch.tables:
+                typed = ", ".join(f"CAST({c.name} AS {c.type}) AS {c.name}" for c in spec.columns)
+                parts.append(one(self.con, content_hash.digest_sql(spec, f"(SELECT {typed} FROM _batch_{name})")))
+            out[name] = tuple(sum(p[i] for p in parts) for i in range(3))
+        return out
 
     def _insert(self, dataset_id: str, batch: Batch) -> None:
-        for name, data in batch.tables.items():
-            self.con.register("_batch", data)
+        for name in batch.tables:
             spec = TABLES[name]
             cols = ", ".join(spec.column_names)
             order = f" ORDER BY {', '.join(spec.order)}" if spec.order else ""
-            self.con.execute(f"INSERT INTO {name} (dataset_id, {cols}) SELECT ?, {cols} FROM _batch{order}",
+            self.con.execute(f"INSERT INTO {name} (dataset_id, {cols}) SELECT ?, {cols} FROM _batch_{name}{order}",
                              [dataset_id])
-            self.con.unregister("_batch")
 
-    def _check_references(self, dataset_id: str, batch: Batch) -> None:
-        """Every reference a batch brings names a stored record: per referenced table, the
+    def _check_rows(self, spec: Table) -> None:
+        """A batch's rows of one table: each key once, every required value present."""
+        relation = f"_batch_{spec.name}"
+        key = f"count(*) - count(DISTINCT row({', '.join(spec.key)}))" if spec.key else "0"
+        missing = ", ".join(f"count(*) FILTER (WHERE {c} IS NULL)" for c in spec.required)
+        twice, *absent = one(self.con, f"SELECT {key}{', ' + missing if missing else ''} FROM {relation}")
+        if twice:
+            raise IngestError(f"the input holds the same {spec.name} record more than once",
+                              field=f"{spec.name}.{', '.join(spec.key)}", expected="each key once")
+        for column, n in zip(spec.required, absent):
+            if n:
+                raise IngestError(f"{n} {spec.name} row(s) lack a {column}", field=f"{spec.name}.{column}",
+                                  expected="a value")
+
+    def _check_references(self, dataset_id: str, batch: Batch, replace: bool) -> None:
+        """Every reference a batch brings names a record the write will leave (one stored,
+        unless replaced wholesale, or one the batch brings): per referenced table, the
         referring columns together against it in one anti-join (one hash table of, say, a
         million individuals instead of one per referring table)."""
         targets: dict[tuple[str, str], list[tuple[str, str]]] = {}  # in the order of REFERENCES
@@ -247,36 +283,21 @@ class Store:
             data = batch.tables.get(table)
             if data is not None and data.num_rows:
                 targets.setdefault(target, []).append((table, column))
-        registered = {table for refs in targets.values() for table, _ in refs}
-        for table in registered:
-            self.con.register(f"_batch_{table}", batch.tables[table])
-        try:
-            for (target, target_col), refs in targets.items():
-                referring = " UNION ALL ".join(
-                    f"SELECT {k} AS k, {column} AS v FROM _batch_{table} WHERE {column} IS NOT NULL"
-                    for k, (table, column) in enumerate(refs))
-                missing = self.con.execute(
-                    f"SELECT k, v, count(*) OVER (PARTITION BY k) FROM ({referring}) r "
-                    f"ANTI JOIN (SELECT {target_col} AS v FROM {target} WHERE dataset_id = ?) t USING (v) "
-                    "ORDER BY k LIMIT 1", [dataset_id]).fetchall()
-                if missing:
-                    k, got, n = missing[0]
-                    table, column = refs[k]
-                    raise IngestError(
-                        f"{n} {table} row(s) refer to a {target[:-1]} this dataset does not hold",
-                        field=f"{table}.{column}", expected=f"an existing {target[:-1]}", got=got,
-                    )
-        finally:
-            for table in registered:
-                self.con.unregister(f"_batch_{table}")
-
-
-def _check_unique(spec: Table, table: pa.Table) -> None:
-    if not spec.key or not table.num_rows:
-        return
-    keys = table.select(list(spec.key))
-    if keys.group_by(list(spec.key)).aggregate([]).num_rows != table.num_rows:
-        raise IngestError(
-            f"the input holds the same {spec.name} record more than once",
-            field=f"{spec.name}.{', '.join(spec.key)}", expected="each key once",
-        )
+        for (target, target_col), refs in targets.items():
+            referring = " UNION ALL ".join(
+                f"SELECT {k} AS k, {column} AS v FROM _batch_{table} WHERE {column} IS NOT NULL"
+                for k, (table, column) in enumerate(refs))
+            held = [] if replace else [f"SELECT {target_col} AS v FROM {target} WHERE dataset_id = $1"]
+            if target in batch.tables:
+                held.append(f"SELECT {target_col} AS v FROM _batch_{target}")
+            missing = self.con.execute(
+                f"SELECT k, v, count(*) OVER (PARTITION BY k) FROM ({referring}) r "
+                f"ANTI JOIN ({' UNION ALL '.join(held) or 'SELECT NULL::VARCHAR AS v'}) t USING (v) "
+                "ORDER BY k LIMIT 1", [dataset_id] if not replace else []).fetchall()
+            if missing:
+                k, got, n = missing[0]
+                table, column = refs[k]
+                raise IngestError(
+                    f"{n} {table} row(s) refer to a {target[:-1]} this dataset does not hold",
+                    field=f"{table}.{column}", expected=f"an existing {target[:-1]}", got=got,
+                )

@@ -89,7 +89,7 @@ def test_a_reference_to_a_missing_individual_leaves_the_store_as_it_was(node):
         store.write("ds", batch([BOB], [{"individual_id": "carl", "code": "NCIT:C4872"},
                                         {"individual_id": "bob", "code": "NCIT:C4872"},
                                         {"individual_id": "dora", "code": "NCIT:C4878"}]), format="csv")
-    assert "2 diseases row(s) refer to a individual" in str(refused.value)
+    assert "2 diseases row(s) refer to an individual" in str(refused.value)
     assert refused.value.got in ("carl", "dora")
     assert sha256(node.store_path) == before
 

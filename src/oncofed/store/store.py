@@ -297,7 +297,9 @@ class Store:
             if missing:
                 k, got, n = missing[0]
                 table, column = refs[k]
+                record = target[:-1]
                 raise IngestError(
-                    f"{n} {table} row(s) refer to a {target[:-1]} this dataset does not hold",
-                    field=f"{table}.{column}", expected=f"an existing {target[:-1]}", got=got,
+                    f"{n} {table} row(s) refer to {'an' if record[0] in 'aeiou' else 'a'} {record} "
+                    "this dataset does not hold",
+                    field=f"{table}.{column}", expected=f"an existing {record}", got=got,
                 )

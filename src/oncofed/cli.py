@@ -720,11 +720,20 @@ def _analyse(hub: str, token: str, ca: Path | None, name: str, params: dict, dat
     if as_json:
         _print_json(result.raw)
         return
-    out.print(result.summary.to_string() if not result.summary.empty else json.dumps(result.result, indent=1))
+    from oncofed.hub.portal_results import tables  # the portal's tables: withheld counts never as numbers
+
+    for shown in tables(result.raw):
+        t = Table(*shown["columns"], title=shown["title"])
+        for row in shown["rows"]:
+            t.add_row(*row)
+        out.print(t)
     t = Table("node", "status", "reason", title="nodes")
     for node, row in result.per_node.iterrows():
-        t.add_row(str(node), row["status"], str(row.get("reason") or ""))
+        reason = row.get("reason")
+        t.add_row(str(node), row["status"], reason if isinstance(reason, str) else "")  # NaN where none
     out.print(t)
+    out.print(f"run {result.run_id}; its provenance (RO-Crate, zipped): "
+              f"{hub.rstrip('/')}/api/analyses/{result.run_id}/provenance", soft_wrap=True)
 
 
 @_command(analyse_app, "count")

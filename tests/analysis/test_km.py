@@ -104,6 +104,15 @@ def test_a_node_whose_counts_no_grid_can_release_is_left_out(stores):
     assert sorted(result["nodes"]) == ["demo-de", "demo-nl"]
 
 
+def test_a_cohort_without_the_endpoint_names_it_and_how_to_ask_for_another(stores):
+    # GBSG-2 records recurrence-free survival, not overall survival
+    with pytest.raises(AnalysisError, match="has both 'os_days' and 'os_event'.*days:<endpoint CURIE>"):
+        run("km", {"interval": 30}, {"datasets": ["gbsg2"]}, stores)
+    rfs = run("km", {"interval": 30, "duration": "days:ONCOFED:recurrence_free_survival",
+                     "event": "event:ONCOFED:recurrence_free_survival"}, {"datasets": ["gbsg2"]}, stores)
+    assert rfs["summary"]["data"]
+
+
 def test_cuts_must_increase(stores):
     with pytest.raises(AnalysisError, match="cuts must be increasing"):
         run("km", {"cuts": [30, 10]}, LUNG, stores)

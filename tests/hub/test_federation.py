@@ -261,6 +261,17 @@ def test_the_cli_runs_an_analysis_through_the_hub(lung, cli):
     assert json.loads(out)["result"]["count"] == (pooled().age >= 65).sum()
 
 
+def test_the_cli_shows_a_result_as_the_portals_tables(lung, cli):
+    """Without --json, the tables a person reads (the portal's), the nodes and the run's crate."""
+    out = cli("analyse", "count", "--hub", lung.hub_url, "--token", lung.token, "--dataset", "lung",
+              "--where", "age >= 60").stdout
+    assert "Individuals" in out and "all nodes" in out and f"{(pooled().age >= 60).sum():,}" in out
+    assert "{" not in out and " nan " not in out and "/provenance" in out
+    out = cli("analyse", "crosstab", "sex", "vital_status", "--hub", lung.hub_url, "--token", lung.token,
+              "--dataset", "lung").stdout
+    assert "Pearson's chi-square test" in out
+
+
 def test_a_node_refuses_forged_and_replayed_requests(lung):
     from oncofed.auth import envelope, keys
 

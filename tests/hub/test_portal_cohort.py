@@ -55,3 +55,10 @@ def test_a_total_with_withheld_parts_is_shown_by_the_bounds_the_released_parts_g
     assert pc.withheld_total(50, [5]) == "51–54"  # never "< 5" when others released 50
     assert pc.withheld_total(0, [5, 10]) == "2–13"
     assert pc.withheld_total(7, [5, None]) == "at least 9"
+
+
+def test_a_count_runs_total_is_the_sum_or_the_bounds_of_its_withheld_parts():
+    per_node = {"a": {"status": "ok", "min_cell": 5}, "b": {"status": "ok", "min_cell": 10}, "c": {"status": "refused"}}
+    assert pc.count_total({"count": 1234, "at_least": 1234, "suppressed": []}, per_node) == "1,234"
+    assert pc.count_total({"count": None, "at_least": 7, "suppressed": ["a"]}, per_node) == "8–11"
+    assert pc.count_total({"count": None, "at_least": 0, "suppressed": ["a", "b"]}, per_node) == "2–13"

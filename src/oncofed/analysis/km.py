@@ -119,6 +119,11 @@ def node_step(data: CohortData, params: dict, state: dict) -> Partial:
 
 def hub_step(partials: dict[str, Partial], params: dict, state: dict) -> Step:
     p = parse(KMParams, params)
+    if not any(q.records for q in partials.values()):
+        raise AnalysisError(
+            f"no individual of the cohort has both {p.duration!r} and {p.event!r} at any node that answered; a "
+            "dataset may record another endpoint (days:<endpoint CURIE> with event:<endpoint CURIE>, e.g. "
+            "days:ONCOFED:recurrence_free_survival)")
     left_out = sorted(node for node, q in partials.items() if grid.UNRELEASABLE in q.stats or q.suppressed)
     notes = [f"{node} left out: its counts are too small to release on any grid (a group there has too few "
              "events or censorings)" for node in left_out]

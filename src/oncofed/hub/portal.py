@@ -581,8 +581,7 @@ async def _counts(client: Api, criteria: portal_cohort.Criteria) -> dict:
                      "shown": portal_cohort.shown_count(released.get(node), part["status"], part.get("min_cell")),
                      "datasets": part.get("datasets", {})} for node, part in sorted(run["per_node"].items())]
     if run["status"] == "done":
-        out["total"] = f"{result['count']:,}" if result.get("count") is not None else \
-            f"at least {result.get('at_least', 0):,}"
+        out["total"] = portal_cohort.count_total(result, run["per_node"])
     else:
         out["errors"].append(run.get("error") or "the count did not finish")
     if criteria.has_variant:

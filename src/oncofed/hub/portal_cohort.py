@@ -222,6 +222,17 @@ def withheld_total(released: int, min_cells: list[int | None]) -> str:
     return f"{low:,}–{released + sum(k - 1 for k in min_cells):,}"
 
 
+def count_total(result: dict, per_node: dict) -> str:
+    """A count run's total as shown: the sum, or, when nodes withheld their part, the bounds
+    the released parts give (``withheld_total``)."""
+    if result.get("count") is not None:
+        return f"{result['count']:,}"
+    withheld = result.get("suppressed") or []
+    if not withheld:
+        return f"at least {result.get('at_least', 0):,}"
+    return withheld_total(result.get("at_least", 0), [per_node.get(n, {}).get("min_cell") for n in withheld])
+
+
 def shown_count(n: int | None, status: str, min_cell: int | None = None) -> str:
     """A node's count as the portal shows it: never a withheld count's value."""
     if status != "ok":

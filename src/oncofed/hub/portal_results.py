@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from oncofed.client import results
-from oncofed.hub.portal_cohort import WITHHELD, shown_count, withheld_total
+from oncofed.hub.portal_cohort import WITHHELD, count_total, shown_count, withheld_total
 from oncofed.model import vocabulary
 
 FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
@@ -158,7 +158,7 @@ def tables(run: dict) -> list[dict]:
         nodes = result.get("nodes", {})
         per_node = run.get("per_node") or {}
         rows = [[n, shown_count(c, "ok", per_node.get(n, {}).get("min_cell"))] for n, c in sorted(nodes.items())]
-        total = _cell(result.get("count")) if result.get("count") is not None else f"at least {result.get('at_least', 0):,}"
+        total = count_total(result, per_node)
         out.append({"title": "Individuals", "columns": ["node", "count"], "rows": rows + [["all nodes", total]]})
     return out
 

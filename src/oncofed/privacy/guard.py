@@ -41,7 +41,8 @@ def apply(partial: Partial, policy: GuardPolicy) -> Partial:
         return _table(partial, records, policy)
     smallest = max(policy.min_records, policy.min_cell)
     if records < smallest:
-        raise GuardRefusal(f"the cohort has fewer than {smallest} individuals, the minimum for any analysis")
+        raise GuardRefusal(f"the cohort has fewer than {smallest} individuals with every variable the analysis uses, "
+                           "the minimum for any analysis")
     if partial.parameters > policy.max_parameter_ratio * records:
         raise GuardRefusal(
             "the model has too many parameters for the size of this cohort "

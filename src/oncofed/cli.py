@@ -672,27 +672,6 @@ Where = Annotated[Optional[list[str]], typer.Option(
                     "'stage in NCIT:C27970,NCIT:C27971'; repeatable.")]
 
 
-def parse_filter(text: str) -> tuple[str, str, object]:
-    """'age < 50' → ('age', '<', 50); values of in/not_in are comma-separated."""
-    parts = text.split(None, 2)
-    if len(parts) < 2:
-        raise OncofedError(f"bad filter {text!r}: expected 'variable op value', e.g. 'age < 50'")
-    variable, op = parts[0], parts[1]
-    raw = parts[2] if len(parts) > 2 else None
-    if op in ("in", "not_in"):
-        return variable, op, [_scalar(v.strip()) for v in (raw or "").split(",") if v.strip()]
-    return variable, op, None if raw is None else _scalar(raw)
-
-
-def _scalar(text: str) -> object:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 @contextlib.contextmanager
 def _fan_out_progress(name: str, disable: bool):
     """A live line on stderr while a run fans out: its round and each node's latest status."""
@@ -715,7 +694,7 @@ def _analyse(hub: str, token: str, ca: Path | None, name: str, params: dict, dat
     from oncofed.client.federation import Federation
 
     with Federation(hub, token, ca=ca) as fed, _fan_out_progress(name, as_json) as progress:
-        result = fed.run(name, params, datasets=datasets, where=[parse_filter(w) for w in where or ()],
+        result = fed.run(name, params, datasets=datasets, where=where or (),
                          progress=progress)
     if as_json:
         _print_json(result.raw)

@@ -13,6 +13,7 @@ from conftest import DATA, database
 
 from oncofed.auth import tokens
 from oncofed.client.federation import Federation, FederationError
+from oncofed.errors import OncofedError
 from oncofed.testing import LocalFederation
 
 LUNG = DATA / "ncctg-lung/lung.csv"
@@ -56,6 +57,10 @@ def test_filters_select_the_same_patients_as_pandas(lung):
     result = lung.federation.count(datasets=["lung"], where=[("age", ">=", 65), ("sex", "=", "NCIT:C16576")])
     df = pooled()
     assert result.count == ((df.age >= 65) & (df.sex == 2)).sum()
+    written = lung.federation.count(datasets=["lung"], where=["age >= 65", "sex = NCIT:C16576"])  # as the CLI takes them
+    assert written.count == result.count
+    with pytest.raises(OncofedError, match="expected 'variable op value'"):
+        lung.federation.count(datasets=["lung"], where=["age"])
 
 
 def test_every_answer_names_the_dataset_version_each_node_used(lung):

@@ -2,7 +2,7 @@
 statistician knows them, results that compare side by side with lifelines and statsmodels.
 
     fed = Federation("https://hub.example.org", token)
-    fed.count(datasets=["colon"], where=[("stage", "descendant_of", "NCIT:C28060")]).count
+    fed.count(datasets=["colon"], where=["stage descendant_of NCIT:C28060", "age < 70"]).count
     fed.cox("os_days", "os_event", ["age", "sex"], datasets=["colon"]).summary
 """
 
@@ -32,10 +32,36 @@ class FederationError(OncofedError):
         super().__init__(message)
 
 
-def cohort(datasets: Sequence[str] | None = None, where: Iterable[Filter | dict] = ()) -> dict:
-    """A cohort definition: the datasets to look in and the filters individuals must pass."""
-    filters = [f if isinstance(f, dict) else {"variable": f[0], "op": f[1], "value": f[2]} for f in where]
+def cohort(datasets: Sequence[str] | None = None, where: Iterable[str | Filter | dict] = ()) -> dict:
+    """A cohort definition: the datasets to look in and the filters individuals must pass,
+    each written as text ('age < 50'), a (variable, op, value) tuple or the API's dict."""
+    filters = []
+    for f in where:
+        if isinstance(f, str):
+            f = parse_filter(f)
+        filters.append(f if isinstance(f, dict) else {"variable": f[0], "op": f[1], "value": f[2]})
     return {"datasets": list(datasets) if datasets is not None else None, "filters": filters}
+
+
+def parse_filter(text: str) -> Filter:
+    """'age < 50' → ('age', '<', 50); values of in/not_in are comma-separated."""
+    parts = text.split(None, 2)
+    if len(parts) < 2:
+        raise OncofedError(f"bad filter {text!r}: expected 'variable op value', e.g. 'age < 50'")
+    variable, op = parts[0], parts[1]
+    raw = parts[2] if len(parts) > 2 else None
+    if op in ("in", "not_in"):
+        return variable, op, [_scalar(v.strip()) for v in (raw or "").split(",") if v.strip()]
+    return variable, op, None if raw is None else _scalar(raw)
+
+
+def _scalar(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 class Federation:

@@ -224,6 +224,8 @@ def node_ingest(
     coding: Annotated[Optional[str], typer.Option(
         help="The coding of the region codes: NUTS, LAD, FIPS or a local name (exposures).")] = None,
     replace: Annotated[bool, typer.Option(help="Make this input the dataset's whole content.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Read and check everything and say what the ingest would change; write nothing.")] = False,
     as_json: AsJson = False,
 ) -> None:
     """Ingest files into a dataset, all or nothing, as a new dataset version. While the node
@@ -235,7 +237,8 @@ def node_ingest(
     h = home.load(path)
     options = {"dataset_id": dataset, "format": format, "files": [f.absolute() for f in files or []],
                "mapping": mapping, "where": where, "samples": samples, "assembly": assembly, "patients": patients,
-               "on_error": on_error, "region_column": region_column, "region_coding": coding, "replace": replace}
+               "on_error": on_error, "region_column": region_column, "region_coding": coding, "replace": replace,
+               "dry_run": dry_run}
     options = {k: v.absolute() if isinstance(v, Path) else v for k, v in options.items()}
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=as_json) as bar:
@@ -259,14 +262,30 @@ def node_ingest(
         else:
             result = WriteResult(**served)
             if not as_json:
-                err.print(f"node {h.id} is serving: it ingested this between requests")
+                err.print(f"node {h.id} is serving: it {'checked' if dry_run else 'ingested'} this between requests")
     if as_json:
         _print_json(asdict(result))
+    elif result.dry_run:
+        _show_dry_run(dataset, result)
     elif result.created:
         held = ", ".join(f"{n:,} {t}" for t, n in result.counts.items() if n)
         out.print(f"[green]dataset {dataset}: version {result.version}[/] ({result.content_hash[:23]}…) holds {held}")
     else:
         out.print(f"dataset {dataset}: unchanged, the content equals version {result.version}")
+
+
+def _show_dry_run(dataset: str, result) -> None:
+    if not result.created:
+        out.print(f"dry run: dataset {dataset} would be unchanged, the content equals version {result.version}; "
+                  "nothing was written", soft_wrap=True)
+        return
+    out.print(f"dry run: dataset {dataset} would become version {result.version}; nothing was written", soft_wrap=True)
+    t = Table("table", "now", "after", "change")
+    for name, after in result.counts.items():
+        now = result.before.get(name, 0)
+        if now or after:
+            t.add_row(name, f"{now:,}", f"{after:,}", f"{after - now:+,}" if after != now else "")
+    out.print(t)
 
 
 @_command(node_app, "export-phenopacket")

@@ -125,6 +125,26 @@ def test_the_cli_ingests_and_shows_versions_and_hashes(node, cli):
     assert {d["id"]: d["individuals"] for d in listed} == {"ds": 0, "lung": 228}
 
 
+def test_a_dry_run_says_what_an_ingest_would_change_and_writes_nothing(node, cli):
+    with node.store() as store:
+        store.add_dataset("lung", "NCCTG lung")
+    args = ["node", "ingest", node.path, DATA / "ncctg-lung/lung.csv", "--dataset", "lung", "--format", "csv",
+            "--mapping", DATA / "ncctg-lung/mapping.yaml"]
+    before = sha256(node.store_path)
+    dry = json.loads(cli(*args, "--dry-run", "--json").stdout)
+    assert sha256(node.store_path) == before
+    assert (dry["dry_run"], dry["created"], dry["version"]) == (True, True, 1)
+    assert dry["before"]["individuals"] == 0 and dry["counts"]["individuals"] == 228
+    assert "would become version 1" in cli(*args, "--dry-run").output
+    done = json.loads(cli(*args, "--json").stdout)
+    assert (done["content_hash"], done["counts"]) == (dry["content_hash"], dry["counts"])
+    again = cli(*args, "--dry-run").output
+    assert "would be unchanged" in again and "nothing was written" in again
+    refused = cli("node", "ingest", node.path, DATA / "gbsg2/gbsg2.csv", "--dataset", "lung", "--format", "csv",
+                  "--mapping", DATA / "ncctg-lung/mapping.yaml", "--dry-run", ok=False)
+    assert refused.exit_code == 1  # the same checks as a real ingest
+
+
 # broken inputs ----------------------------------------------------------------------------
 
 MAPPING = """\

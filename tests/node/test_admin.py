@@ -44,6 +44,9 @@ def test_a_dataset_added_and_ingested_while_the_node_serves_is_answered_from_at_
     again = cli("node", "ingest", home, "--dataset", "gbsg2", "--format", "csv", GBSG2,
                 "--mapping", DATA / "gbsg2/mapping.yaml")
     assert "unchanged" in again.output
+    checked = cli("node", "ingest", home, "--dataset", "gbsg2", "--format", "csv", GBSG2,
+                  "--mapping", DATA / "gbsg2/mapping.yaml", "--replace", "--dry-run")
+    assert "checked this between requests" in checked.output and "would be unchanged" in checked.output
 
 
 def test_bad_input_through_the_door_says_where_and_changes_nothing(serving, cli, tmp_path):

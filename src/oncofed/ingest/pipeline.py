@@ -73,9 +73,10 @@ def ingest(home: NodeHome, dataset_id: str, format: str, files: list[Path], *,
            mapping: Path | None = None, where: str | None = None, samples: Path | None = None,
            assembly: str | None = None, patients: Path | None = None, on_error: str = "refuse",
            region_column: str | None = None, region_coding: str | None = None, replace: bool = False,
-           progress=None, notice=None, store: Opener | None = None) -> WriteResult:
+           dry_run: bool = False, progress=None, notice=None, store: Opener | None = None) -> WriteResult:
     """``store`` opens the node store for a moment (by default from its file); a serving node,
-    which holds the store, passes its own (``node.handler.Node.store``)."""
+    which holds the store, passes its own (``node.handler.Node.store``). ``dry_run`` reads
+    and judges everything, and says what the ingest would do, changing nothing."""
     opened = store or home.store
     read = reader(format)
     if on_error not in ON_ERROR:
@@ -95,8 +96,9 @@ def ingest(home: NodeHome, dataset_id: str, format: str, files: list[Path], *,
     try:
         batch = read(files, ctx)
         with opened() as store:
-            result = store.write(dataset_id, batch, format=format, replace=replace)
-        _publish(ctx.staging, home.path)
+            result = store.write(dataset_id, batch, format=format, replace=replace, dry_run=dry_run)
+        if not dry_run:
+            _publish(ctx.staging, home.path)
         return result
     finally:
         shutil.rmtree(ctx.staging, ignore_errors=True)

@@ -61,6 +61,7 @@ class IngestArgs(BaseModel):
     region_column: str | None = None
     region_coding: str | None = None
     replace: bool = False
+    dry_run: bool = False
 
 
 class DatasetArgs(BaseModel):

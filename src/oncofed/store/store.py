@@ -69,6 +69,10 @@ class WriteResult:
     created: bool  # False: the content was already this version's; nothing was written
     content_hash: str
     counts: dict[str, int]
+    # a dry run: nothing was written; version, created, hash and counts are what the write
+    # would have given, and ``before`` the counts the dataset holds
+    dry_run: bool = False
+    before: dict[str, int] | None = None
 
 
 class Store:
@@ -156,9 +160,11 @@ class Store:
 
     # writing ----------------------------------------------------------------------------
 
-    def write(self, dataset_id: str, batch: Batch, *, format: str, replace: bool = False) -> WriteResult:
+    def write(self, dataset_id: str, batch: Batch, *, format: str, replace: bool = False,
+              dry_run: bool = False) -> WriteResult:
         """Merge a batch into a dataset as one new version (see ``model.schema.Table`` for how
-        rows merge); ``replace`` makes the batch the dataset's whole content instead.
+        rows merge); ``replace`` makes the batch the dataset's whole content instead;
+        ``dry_run`` judges it and says what the write would do, writing nothing.
 
         Everything is judged before anything is written: the checks, and the content the
         write will leave (its hash and counts). Content equal to the current version creates
@@ -181,9 +187,12 @@ class Store:
             digests = self._digests_after(dataset_id, batch, replace)
             new_hash = content_hash.combine(digests)
             counts = {name: n for name, (n, _, _) in digests.items()}
-            if current.content_hash == new_hash:
-                return WriteResult(dataset_id, current.version, False, new_hash, counts)
-            version = (current.version or 0) + 1
+            unchanged = current.content_hash == new_hash
+            version = current.version if unchanged else (current.version or 0) + 1
+            if dry_run:
+                return WriteResult(dataset_id, version, not unchanged, new_hash, counts, True, self.counts(dataset_id))
+            if unchanged:
+                return WriteResult(dataset_id, version, False, new_hash, counts)
             # lets DuckDB insert on every core, writing straight to the file (an ORDER BY still holds)
             con.execute("SET preserve_insertion_order = false")
             con.execute("BEGIN")

@@ -17,6 +17,7 @@ def commands(app: typer.Typer, prefix: str = ""):
 ALWAYS_JSON = {"node info", "hub info", "hub visa-trust"}  # they print nothing else
 NO_DATA = {"node trust-hub", "node trust-visas", "node serve", "node connect", "node describe-catalogue",
            "node catalogue",  # RDF, in the --format asked
+           "node draft-mapping",  # YAML with comments: the draft itself
            "hub serve", "hub issuer"}
 
 

@@ -288,6 +288,26 @@ def _show_dry_run(dataset: str, result) -> None:
     out.print(t)
 
 
+@_command(node_app, "draft-mapping")
+def node_draft_mapping(
+    file: Annotated[Path, typer.Argument(help="The clinical table (CSV, or TSV with --tsv; plain or .gz).")],
+    tsv: Annotated[bool, typer.Option("--tsv", help="The file is tab-separated.")] = False,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the draft here instead of printing it.")]
+    = None,
+) -> None:
+    """Draft a mapping for a clinical table from its columns: patient id, sex, age and survival
+    recognised, everything else listed with its profile; every guess marked TODO. Check it with
+    ingest --dry-run."""
+    from oncofed.ingest.draft import draft
+
+    text = draft(file, "\t" if tsv else ",")
+    if out_file is None:
+        out.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+    else:
+        out_file.write_text(text)
+        err.print(f"draft mapping written to {out_file}: check every TODO")
+
+
 @_command(node_app, "export-phenopacket")
 def node_export_phenopacket(
     path: NodePath,

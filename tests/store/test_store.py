@@ -217,3 +217,23 @@ def test_a_required_value_missing_is_refused_before_writing(node):
                                  "diseases": rows("diseases", individual_id=["ann"], code=[None])},
                                 sources=SRC), format="test")
     assert "1 diseases row(s) lack a code" in str(refused.value)
+
+
+def test_variants_are_stored_in_chromosome_and_position_order(node):
+    """A Beacon range query skips the blocks whose positions cannot match (DuckDB's per-block
+    min/max), which works only if the rows lie in order; the write inserts in parallel."""
+    import numpy as np
+
+    n = 300_000  # storage test rows, not variants of anyone: more than two row groups, shuffled
+    rng = np.random.default_rng(7)
+    position, chromosome = rng.permutation(n) + 1, rng.choice(["1", "2", "X"], n)
+    ids = [f"GRCh38:{c}:{p}:A:C" for c, p in zip(chromosome, position)]
+    variants = rows("variants", id=ids, assembly=["GRCh38"] * n, chromosome=list(chromosome),
+                    position=list(position), ref=["A"] * n, alt=["C"] * n)
+    with node.store() as store:
+        store.write("ds", Batch({"variants": variants}, sources=SRC), format="vcf")
+        out_of_order = store.con.execute(
+            "SELECT count(*) FROM (SELECT chromosome, position, lag(chromosome) OVER w AS c0, lag(position) OVER w AS p0 "
+            "FROM variants WINDOW w AS (ORDER BY rowid)) WHERE c0 IS NOT NULL AND (chromosome, position) < (c0, p0)"
+        ).fetchall()[0][0]
+    assert out_of_order == 0

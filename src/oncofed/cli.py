@@ -745,6 +745,8 @@ def _analyse(hub: str, token: str, ca: Path | None, name: str, params: dict, dat
         for row in shown["rows"]:
             t.add_row(*row)
         out.print(t)
+    for note in result.result.get("notes") or []:
+        out.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     t = Table("node", "status", "reason", title="nodes")
     for node, row in result.per_node.iterrows():
         reason = row.get("reason")

@@ -275,6 +275,9 @@ def test_the_cli_shows_a_result_as_the_portals_tables(lung, cli):
     out = cli("analyse", "crosstab", "sex", "vital_status", "--hub", lung.hub_url, "--token", lung.token,
               "--dataset", "lung").stdout
     assert "Pearson's chi-square test" in out
+    out = cli("analyse", "km", "--hub", lung.hub_url, "--token", lung.token, "--dataset", "lung",
+              "--interval", "1").stdout  # daily counts are small: the guard merges them, and says so
+    assert "Number at risk (days)" in out and "note: base intervals merged" in out
 
 
 def test_a_node_refuses_forged_and_replayed_requests(lung):

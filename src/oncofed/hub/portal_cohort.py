@@ -227,10 +227,7 @@ def count_total(result: dict, per_node: dict) -> str:
     the released parts give (``withheld_total``)."""
     if result.get("count") is not None:
         return f"{result['count']:,}"
-    withheld = result.get("suppressed") or []
-    if not withheld:
-        return f"at least {result.get('at_least', 0):,}"
-    return withheld_total(result.get("at_least", 0), [per_node.get(n, {}).get("min_cell") for n in withheld])
+    return withheld_total(result["at_least"], [per_node.get(n, {}).get("min_cell") for n in result["suppressed"]])
 
 
 def shown_count(n: int | None, status: str, min_cell: int | None = None) -> str:

@@ -59,7 +59,7 @@ class Column:
 
     def describe(self, rows: int) -> str:
         missing = rows - self.present
-        kind = (f"numeric {_number(self.low)}–{_number(self.high)}" if self.numeric and self.low is not None
+        kind = (f"numeric {self.low:g}–{self.high:g}" if self.numeric and self.low is not None
                 else f"text, {self.distinct:,} distinct")
         shown = ", ".join(f"{v} ×{n:,}" for v, n in self.top[:TOP]) if self.distinct <= 20 or not self.numeric else ""
         return f"{kind}; {missing:,} missing" + (f"; values {shown}" if shown else "")
@@ -76,7 +76,7 @@ def profile(path: Path, delimiter: str) -> tuple[int, list[Column]]:
         con.register("t", table)
         columns = []
         for name in names:
-            q = '"' + name.replace('"', '""') + '"'
+            q = clinical._quote(name)
             present, distinct, numbers, low, high = con.execute(
                 f"SELECT count({q}), count(DISTINCT {q}), count(TRY_CAST({q} AS DOUBLE)), "
                 f"min(TRY_CAST({q} AS DOUBLE)), max(TRY_CAST({q} AS DOUBLE)) FROM t").fetchall()[0]
@@ -143,7 +143,7 @@ def draft(path: Path, delimiter: str = ",") -> str:
             lines += [f"#   - code: {{value: \"TODO\"}}   # {c.name}: {c.describe(rows)}",
                       f"#     value: {{column: {_yaml(c.name)}}}" if c.numeric
                       else f"#     value_code: {{column: {_yaml(c.name)}, map: {{}}}}",
-                      f"#     when: {_yaml(_quoted(c.name) + ' IS NOT NULL')}"]
+                      f"#     when: {_yaml(clinical._quote(c.name) + ' IS NOT NULL')}"]
     return "\n".join(lines) + "\n"
 
 
@@ -188,10 +188,3 @@ def _flow(mapping: dict) -> str:
 def _yaml(value: object) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=1 << 16).strip().removesuffix("\n...").strip()
 
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _number(x: float) -> str:
-    return f"{x:g}"

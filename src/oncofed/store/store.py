@@ -178,13 +178,14 @@ class Store:
         con = self.con
         for name, data in batch.tables.items():
             con.register(f"_batch_{name}", data)
-        merging = current.version is not None and not replace
-        con.register("_mentioned", self._mentioned(batch) if merging else pa.table({"id": pa.array([], pa.string())}))
+        merging = current.version is not None and not replace  # stored rows the batch may replace
+        if merging:
+            con.register("_mentioned", self._mentioned(batch))
         try:
             for name in batch.tables:
                 self._check_rows(TABLES[name])
             self._check_references(dataset_id, batch, replace)
-            digests = self._digests_after(dataset_id, batch, replace)
+            digests = self._digests_after(dataset_id, batch, replace, merging)
             new_hash = content_hash.combine(digests)
             counts = {name: n for name, (n, _, _) in digests.items()}
             unchanged = current.content_hash == new_hash
@@ -223,7 +224,8 @@ class Store:
         finally:
             for name in batch.tables:
                 con.unregister(f"_batch_{name}")
-            con.unregister("_mentioned")
+            if merging:
+                con.unregister("_mentioned")
         return WriteResult(dataset_id, version, True, new_hash, counts)
 
     def _mentioned(self, batch: Batch) -> pa.Table:
@@ -244,14 +246,15 @@ class Store:
             return f"EXISTS (SELECT 1 FROM _batch_{name} b WHERE {match})"
         return "EXISTS (SELECT 1 FROM _mentioned b WHERE b.id = t.individual_id)"
 
-    def _digests_after(self, dataset_id: str, batch: Batch, replace: bool) -> dict[str, content_hash.Digest]:
+    def _digests_after(self, dataset_id: str, batch: Batch, replace: bool,
+                       merging: bool) -> dict[str, content_hash.Digest]:
         """Per table, the digest of what the write will leave: the stored rows it keeps plus
         the rows it brings, as the table's types."""
         out = {}
         for name, spec in TABLES.items():
             parts = []
             if not replace:
-                kept = "true" if name not in batch.tables else f"NOT {self._replaced(name)}"
+                kept = f"NOT {self._replaced(name)}" if merging and name in batch.tables else "true"
                 parts.append(one(self.con, content_hash.digest_sql(spec, f"{name} t", f"dataset_id = ? AND {kept}"),
                                  [dataset_id]))
             if name in batch.tables:

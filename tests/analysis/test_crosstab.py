@@ -1,15 +1,19 @@
-"""The crosstab's hub step: cells add up over nodes; a cell any node withheld stays withheld,
-with what the others released beside it, so the portal can bound it truthfully."""
+"""The crosstab's hub step: the nodes' released tables add up cell by cell, a level one node
+lacks counts as zero there, and the chi-square test runs on the sum."""
+
+import scipy.stats
 
 from oncofed.analysis import cells, crosstab
 from oncofed.analysis.base import Partial
 
 
-def test_a_cell_one_node_withheld_keeps_the_parts_the_others_released():
+def test_the_nodes_tables_add_up_and_the_test_runs_on_the_sum():
     k = cells.key
-    a = Partial(records=60, cells={k("x", "p"): 20, k("x", "q"): 30, k("y", "p"): 10})
-    b = Partial(records=12, cells={k("x", "p"): 9, k("y", "p"): 0}, suppressed=[k("x", "q")])
+    a = Partial(records=60, cells={k("x", "p"): 20, k("x", "q"): 30, k("y", "p"): 10}, levels={"stage": 2, "sex": 2})
+    b = Partial(records=21, cells={k("x", "p"): 9, k("y", "q"): 12, cells.key("missing"): 6},
+                levels={"stage": 2, "sex": 2})
     result = crosstab.hub_step({"a": a, "b": b}, {"row": "stage", "column": "sex"}, {}).result
-    assert result["table"]["data"] == [[29, None], [10, 0]]
-    assert result["suppressed"] == [["x", "q"]] and result["n"] is None and result["chi_square"] is None
-    assert result["withheld"] == [{"row": "x", "column": "q", "nodes": ["b"], "released": 30}]
+    assert result["table"]["data"] == [[29, 30], [10, 12]]
+    assert result["n"] == 81 and result["missing"] == 6 and result["nodes"] == {"a": 60, "b": 21}
+    statistic, p, df, _ = scipy.stats.chi2_contingency([[29, 30], [10, 12]], correction=False)
+    assert result["chi_square"] == {"statistic": statistic, "df": df, "p": p}

@@ -1,5 +1,5 @@
-"""Count, crosstab and summary equal SQL, pandas and scipy on the pooled rows, and show a
-withheld cell as withheld, never as a number."""
+"""Count, crosstab and summary equal SQL, pandas and scipy on the pooled rows; a withheld
+count shows as withheld, never as a number, and a table with a small cell is not released."""
 
 import numpy as np
 import pandas as pd
@@ -51,16 +51,24 @@ def test_crosstab_of_numbers_keeps_them_numbers(stores, pooled):
     np.testing.assert_array_equal(ours.to_numpy(dtype=int), theirs.to_numpy())
 
 
-def test_withheld_cells_show_as_withheld_and_stop_the_test(stores):
-    ecog = "measurement:LOINC:89247-1"  # one lung patient has ECOG 3
-    result = run("crosstab", {"row": ecog, "column": "sex"}, {"datasets": ["ncctg-lung"]}, stores, policy=GuardPolicy())
-    table = result["table"]
-    holes = result["suppressed"]
-    assert [3, "NCIT:C20197"] in holes
-    for row, column in holes:
-        assert table["data"][table["index"].index(row)][table["columns"].index(column)] is None
-    assert result["chi_square"] is None and "not computed" in result["notes"][0]
-    assert result["n"] is None
+def test_a_node_whose_table_holds_a_small_cell_refuses_it_whole(stores, pooled):
+    """Withholding the one small cell would not do: the node's table total, or a count of the
+    same cohort, gives it back by subtraction. The table is the other nodes' sum."""
+    ecog = "measurement:LOINC:89247-1"  # one lung patient has ECOG 3, at demo-nl
+    lung = {"datasets": ["ncctg-lung"]}
+    result = run("crosstab", {"row": ecog, "column": "sex"}, lung, stores, policy=GuardPolicy())
+    rows = pooled([ecog, "sex"], lung)
+    small = {node for node, part in rows.groupby("node")
+             if set(pd.crosstab(part[ecog], part["sex"]).to_numpy().ravel()) & {1, 2, 3, 4}
+             or 0 < part[[ecog, "sex"]].isna().any(axis=1).sum() < 5}
+    assert "demo-nl" in small and set(result["refused"]) == small
+    assert all("released whole or not at all" in reason for reason in result["refused"].values())
+    kept = rows[~rows.node.isin(small)]
+    theirs = pd.crosstab(kept[ecog], kept["sex"])
+    ours = tables.to_frame(result["table"])
+    np.testing.assert_array_equal(ours.to_numpy(dtype=int), theirs.to_numpy())
+    assert result["n"] == theirs.to_numpy().sum() and result["chi_square"] is not None
+    assert not {n for row in result["table"]["data"] for n in row} & {1, 2, 3, 4}
 
 
 def test_summary_n_mean_sd_equal_pandas(stores, pooled):

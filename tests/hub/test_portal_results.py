@@ -30,16 +30,12 @@ def test_a_km_result_has_a_figure_in_both_formats_and_a_csv():
     assert [t["title"] for t in pr.tables(km)] == ["Number at risk (days)", "Median survival (days)"]
 
 
-def test_a_withheld_cell_shows_by_its_bounds_in_the_table_and_the_csv_never_as_a_number():
-    table = pd.DataFrame([[12, None], [None, 7]], index=pd.Index(["x", "y"], name="row"), columns=["p", "q"],
-                         dtype=object)
+def test_a_crosstab_shows_its_cells_and_a_withheld_count_its_bounds_never_a_number():
+    table = pd.DataFrame([[12, 0], [30, 7]], index=pd.Index(["x", "y"], name="row"), columns=["p", "q"], dtype=object)
     crosstab = run("crosstab", {"row": "row", "column": "col", "table": tables.to_json(table), "chi_square": None,
-                                "notes": [], "withheld": [{"row": "x", "column": "q", "nodes": ["b"], "released": 0},
-                                                          {"row": "y", "column": "p", "nodes": ["b"], "released": 30}]})
-    crosstab["per_node"] = {"a": {"status": "ok", "min_cell": 5}, "b": {"status": "ok", "min_cell": 10}}
-    shown = pr.tables(crosstab)[0]
-    assert shown["rows"] == [["x", "12", "< 10"], ["y", "31–39", "7"]]
-    assert pr.csv(crosstab).replace("\r", "").splitlines() == ["row,p,q", "x,12,< 10", "y,31–39,7"]
+                                "notes": []})
+    assert pr.tables(crosstab)[0]["rows"] == [["x", "12", "0"], ["y", "30", "7"]]
+    assert pr.csv(crosstab).replace("\r", "").splitlines() == ["row,p,q", "x,12,0", "y,30,7"]
     count = run("count", {"count": None, "at_least": 40, "nodes": {"a": 40, "b": None}, "suppressed": ["b"]})
     count["per_node"] = {"a": {"status": "ok", "min_cell": 5}, "b": {"status": "ok", "min_cell": 5}}
     assert pr.tables(count)[0]["rows"] == [["a", "40"], ["b", "< 5"], ["all nodes", "41–44"]]

@@ -50,11 +50,23 @@ def test_small_counts_never_leave_the_guard(seed, policy):
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
-def test_small_counts_are_suppressed(n):
-    out = guard.apply(Partial(records=50, cells={"small": n, "big": 46}), DEFAULT)
-    assert out.cells == {"big": 46}
-    assert out.suppressed == ["small"]
+def test_a_small_count_is_withheld_and_marked(n):
+    out = guard.apply(Partial(records=n, cells={"count": n}), DEFAULT)
+    assert out.cells == {} and out.records == 0 and set(out.suppressed) == {"count", "records"}
     assert guard.guard_count(n, DEFAULT) is None
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+@pytest.mark.parametrize("shape", ["records", "other cells", "levels"])
+def test_a_table_with_a_small_cell_is_refused_whole_not_thinned(n, shape):
+    """With the small cell withheld, the records (or a count of the cohort) less the other
+    cells would give it back."""
+    partial = {"records": Partial(records=46 + n, cells={"small": n, "big": 46}),
+               "other cells": Partial(records=0, cells={"small": n, "big": 46}),
+               "levels": Partial(records=n, cells={"small": n}, levels={"stage": 1})}[shape]
+    with pytest.raises(GuardRefusal, match="released whole or not at all") as e:
+        guard.apply(partial, DEFAULT)
+    assert not numbers_in(e.value.reason) & {1.0, 2.0, 3.0, 4.0, 46.0 + n}
 
 
 def test_zero_is_released_as_zero():
@@ -134,8 +146,8 @@ def test_a_cell_that_is_not_a_count_is_a_bug(bad):
 
 
 def test_numpy_integer_counts_are_accepted():
-    out = guard.apply(Partial(records=np.int64(20), cells={"c": np.int64(12), "d": np.int32(3)}), DEFAULT)
-    assert out.cells == {"c": 12} and type(out.cells["c"]) is int and out.suppressed == ["d"]
+    out = guard.apply(Partial(records=np.int64(20), cells={"c": np.int64(12), "d": np.int32(8)}), DEFAULT)
+    assert out.cells == {"c": 12, "d": 8} and type(out.cells["c"]) is int and out.suppressed == []
 
 
 @pytest.mark.parametrize("n, released", [(0, 0), (3, None), (7, 7), (120, 120)])

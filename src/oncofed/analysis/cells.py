@@ -14,7 +14,6 @@ from oncofed.analysis.base import CohortData, Partial
 from oncofed.privacy.policy import GuardPolicy
 
 DEFAULT_POLICY = GuardPolicy()
-RECORDS = "records"  # listed in Partial.suppressed when the guard withheld a table's records
 
 
 def key(*parts: object) -> str:
@@ -32,12 +31,6 @@ def level(value: object) -> object:
     return value
 
 
-def records(partial: Partial) -> int | None:
-    """How many individuals a node's answer covers; None where the guard withheld the number
-    (a table from a small cohort)."""
-    return None if RECORDS in partial.suppressed else partial.records
-
-
 def combine(partials: dict[str, Partial]) -> tuple[dict[str, int], set[str]]:
     """Totals over the nodes of every cell no node suppressed, and the suppressed keys."""
     suppressed = {k for p in partials.values() for k in p.suppressed}
@@ -47,14 +40,6 @@ def combine(partials: dict[str, Partial]) -> tuple[dict[str, int], set[str]]:
             if k not in suppressed:
                 totals[k] = totals.get(k, 0) + n
     return totals, suppressed
-
-
-def withheld(partials: dict[str, Partial], suppressed: set[str]) -> dict[str, dict]:
-    """Per withheld cell: the nodes that withheld their part, and the sum of the parts the
-    others released, from which a reader may bound the cell without learning the withheld part."""
-    return {k: {"nodes": sorted(node for node, p in partials.items() if k in p.suppressed),
-                "released": sum(p.cells.get(k, 0) for p in partials.values() if k not in p.suppressed)}
-            for k in sorted(suppressed)}
 
 
 def releasable(n, min_cell: int):

@@ -1,8 +1,9 @@
 """Crosstab: individuals by the levels of two variables, with Pearson's chi-square test of
 independence on the pooled table.
 
-The test needs every cell: where the guard withheld one at any node, the table shows it as
-suppressed and the test is not computed (say so, rather than test a table with holes).
+A node's table is released whole or not at all (``privacy.guard``): a node holding a cell of
+one to four individuals refuses, and the table is the other nodes' sum, with that node's
+refusal in the run's per-node statuses.
 """
 
 from __future__ import annotations
@@ -52,18 +53,14 @@ def node_step(data: CohortData, params: dict, state: dict) -> Partial:
 
 def hub_step(partials: dict[str, Partial], params: dict, state: dict) -> Step:
     p = parse(CrosstabParams, params)
-    totals, suppressed = cells.combine(partials)
-    pairs = {tuple(cells.parts(k)) for k in [*totals, *suppressed] if k != MISSING}
+    totals, _ = cells.combine(partials)
+    pairs = {tuple(cells.parts(k)) for k in totals if k != MISSING}
     rows, columns = sorted({r for r, _ in pairs}), sorted({c for _, c in pairs})
-    table = pd.DataFrame([[None if cells.key(r, c) in suppressed else totals.get(cells.key(r, c), 0)
-                           for c in columns] for r in rows], index=pd.Index(rows, name=p.row), columns=columns,
-                         dtype=object)
-    holes = sorted(cells.parts(k) for k in suppressed if k != MISSING)
+    table = pd.DataFrame([[totals.get(cells.key(r, c), 0) for c in columns] for r in rows],
+                         index=pd.Index(rows, name=p.row), columns=columns, dtype=object)
     notes = []
     chi_square = None
-    if holes:
-        notes.append(f"{len(holes)} cell(s) withheld by a node's guard: the chi-square test is not computed")
-    elif len(rows) < 2 or len(columns) < 2:
+    if len(rows) < 2 or len(columns) < 2:
         notes.append("the chi-square test needs at least two levels of each variable")
     else:
         statistic, pvalue, df, _ = scipy.stats.chi2_contingency(table.to_numpy(dtype=float), correction=False)
@@ -73,12 +70,10 @@ def hub_step(partials: dict[str, Partial], params: dict, state: dict) -> Step:
     return Step(True, result={
         "analysis": NAME, "row": p.row, "column": p.column,
         "table": tables.to_json(table),
-        "n": None if holes else int(np.sum([totals.get(cells.key(r, c), 0) for r in rows for c in columns])),
-        "missing": None if MISSING in suppressed else totals.get(MISSING, 0),
-        "suppressed": holes, "chi_square": chi_square, "labels": labels, "notes": notes,
-        "withheld": [{"row": cells.parts(k)[0], "column": cells.parts(k)[1], **part}
-                     for k, part in cells.withheld(partials, suppressed).items() if k != MISSING],
-        "nodes": {node: cells.records(q) for node, q in partials.items()},
+        "n": int(np.sum([totals.get(cells.key(r, c), 0) for r in rows for c in columns])),
+        "missing": totals.get(MISSING, 0),
+        "chi_square": chi_square, "labels": labels, "notes": notes,
+        "nodes": {node: q.records for node, q in partials.items()},
     })
 
 

@@ -152,7 +152,7 @@ def hub_step(partials: dict[str, Partial], params: dict, state: dict) -> Step:
         "median": medians if p.group else medians.get(ALL),
         "logrank": _logrank(table) if p.group and table["group"].nunique() > 1 else None,
         "grid": {"interval": p.width} if p.cuts is None else {"cuts": p.cuts},
-        "notes": notes, "nodes": {node: cells.records(q) for node, q in partials.items()},
+        "notes": notes, "nodes": {node: q.records for node, q in partials.items()},
     })
 
 

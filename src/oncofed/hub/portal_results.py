@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from oncofed.client import results
-from oncofed.hub.portal_cohort import WITHHELD, count_total, shown_count, withheld_total
+from oncofed.hub.portal_cohort import WITHHELD, count_total, shown_count
 from oncofed.model import vocabulary
 
 FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
@@ -180,16 +180,10 @@ def csv(run: dict) -> str:
 
 
 def _crosstab(run: dict) -> pd.DataFrame:
-    """The crosstab as the hub sent it, a withheld cell shown by its bounds (a DataFrame built
-    the SDK's way reads it as NaN, which would show as a missing value, not a withheld one)."""
-    result, per_node = run["result"], run.get("per_node") or {}
-    t = result["table"]
-    frame = pd.DataFrame(t["data"], index=pd.Index(t["index"], name=t.get("index_name")), columns=t["columns"],
-                         dtype=object)
-    for w in result.get("withheld", []):
-        frame.loc[w["row"], w["column"]] = withheld_total(
-            w["released"], [per_node.get(n, {}).get("min_cell") for n in w["nodes"]])
-    return frame
+    """The crosstab as the hub sent it (every node's table is released whole or refused)."""
+    t = run["result"]["table"]
+    return pd.DataFrame(t["data"], index=pd.Index(t["index"], name=t.get("index_name")), columns=t["columns"],
+                        dtype=object)
 
 
 def _table(title: str, frame: pd.DataFrame, index_name: str) -> dict:

@@ -12,17 +12,18 @@ Decisions:
   when it reaches both ``min_records`` and ``min_cell``: a released number of individuals
   must itself pass the small-count rule.
 - A partial of counts only (a count, a crosstab: no stats, no parameters) is a table, not a
-  model: ``min_records`` does not apply, its cells follow the small-count rule, and when
-  ``records`` itself is small every cell is withheld with it (``records`` reads 0 and is
-  listed in ``suppressed``), so that a count of 7 is released and a count of 3 is not.
+  model: ``min_records`` does not apply, and its cells follow the small-count rule.
+- A single count (one cell, no factor levels) that is small is withheld and marked
+  (``records`` reads 0 and is listed in ``suppressed`` with the cell), so that a count of 7 is
+  released and a count of 3 is not, and the hub can say which node withheld its part.
+- A table of several cells with a small one is refused whole, as DataSHIELD does: withholding
+  only that cell is not enough, since it can be recovered by subtraction from a total the
+  requester holds or can ask for (the table's records, the cohort's count, a row's count).
 - Rounding goes to the nearest multiple of ``count_rounding``, halves up, and never down to
   0, so a rounded count never reads as "nobody".
 - A model's partial (with stats) holding a small count is refused whole, not thinned: its
   stats may imply the count (the score at β = 0 gives the number of events).
 - Refusal reasons name the rule and the policy's threshold, never a count from the data.
-
-Not covered here (it needs to know which cells add up to a released total): complementary
-disclosure, where a withheld cell can be recovered by subtraction from a released total.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from numbers import Integral
 
 from oncofed.analysis.base import GuardRefusal, Partial
 from oncofed.privacy.policy import GuardPolicy
+
+RECORDS = "records"  # listed in Partial.suppressed when the guard withheld a count's individuals
 
 
 def apply(partial: Partial, policy: GuardPolicy) -> Partial:
@@ -72,20 +75,16 @@ def _table(partial: Partial, records: int, policy: GuardPolicy) -> Partial:
     for factor, levels in sorted(partial.levels.items()):
         if levels > policy.max_levels:
             raise GuardRefusal(f"factor {factor!r} has more than {policy.max_levels} levels")
+    released = {key: guard_count(_count(key, n), policy) for key, n in partial.cells.items()}
     released_records = guard_count(records, policy)
-    suppressed = list(partial.suppressed)
-    cells: dict[str, int] = {}
-    if released_records is None:
-        suppressed += [*partial.cells, "records"]
-        released_records = 0
-    else:
-        for key, n in partial.cells.items():
-            released = guard_count(_count(key, n), policy)
-            if released is None:
-                suppressed.append(key)
-            else:
-                cells[key] = released
-    return Partial(records=released_records, cells=cells, levels=dict(partial.levels), suppressed=suppressed)
+    if released_records is not None and None not in released.values():
+        return Partial(records=released_records, cells=released, levels=dict(partial.levels),
+                       suppressed=list(partial.suppressed))
+    if len(partial.cells) <= 1 and not partial.levels:
+        return Partial(records=0, suppressed=[*partial.suppressed, *partial.cells, RECORDS])
+    raise GuardRefusal(f"a cell of this table holds fewer than {policy.min_cell} individuals, and a table is "
+                       "released whole or not at all: a withheld cell could be recovered from the others "
+                       "and a total")
 
 
 def guard_count(n: int, policy: GuardPolicy) -> int | None:

@@ -85,11 +85,48 @@ class CountResult(Result):
         """The number of individuals; None when a node's share was too small to release."""
         return self.result.get("count")
 
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Individuals per node (<NA> where a node withheld a small count)."""
+        nodes = self.result.get("nodes") or {}
+        return pd.DataFrame({"count": pd.array(list(nodes.values()), dtype="Int64")},
+                            index=pd.Index(list(nodes), name="node"))
+
 
 class CrosstabResult(Result):
     @property
     def table(self) -> pd.DataFrame:
         return _frame(self.result.get("table"))
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self.table
+
+
+class SummaryResult(Result):
+    @property
+    def summary(self) -> pd.DataFrame:
+        """n, mean, sd, missing, the guarded range and the quantiles, one row each."""
+        r = self.result
+        rows = {"n": r.get("n"), "mean": r.get("mean"), "sd": r.get("sd"), "missing": r.get("missing")}
+        if r.get("range"):
+            rows |= {"range low": r["range"][0], "range high": r["range"][1]}
+        rows |= {f"quantile {q}": v for q, v in (r.get("quantiles") or {}).items()}
+        return pd.DataFrame({"value": list(rows.values())}, index=pd.Index(list(rows), name="statistic"))
+
+    def plot(self, ax=None):
+        """The histogram the nodes released (bins merged where their counts were small)."""
+        import matplotlib.pyplot as plt
+
+        histogram = self.result.get("histogram")
+        if not histogram:
+            raise ValueError("this summary has no histogram: " + "; ".join(self.result.get("notes", [])))
+        ax = ax or plt.subplots()[1]
+        edges = histogram["edges"]
+        ax.stairs(histogram["counts"], edges, fill=True, alpha=0.6)
+        ax.set_xlabel(self.result.get("variable", ""))
+        ax.set_ylabel("individuals")
+        return ax
 
 
 class KMResult(Result):
@@ -156,7 +193,8 @@ class Rerun:
         return "\n".join(lines)
 
 
-_RESULTS = {"count": CountResult, "crosstab": CrosstabResult, "km": KMResult, "cox": CoxResult}
+_RESULTS = {"count": CountResult, "crosstab": CrosstabResult, "summary": SummaryResult, "km": KMResult,
+            "cox": CoxResult}
 
 
 def result_for(analysis: str) -> type[Result]:

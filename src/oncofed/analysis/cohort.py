@@ -142,6 +142,15 @@ class Selection:
         ).fetchall()
         return [r[0] for r in rows]
 
+    def complete(self, names: list[str]) -> list[str]:
+        """The individuals with a value for every named variable (``ids``' keys, in frame
+        order): those an analysis of these variables covers."""
+        keys = cache.cached((self.fingerprint, "keys"), lambda: [r[0] for r in self.con.execute(
+            f"SELECT i.dataset_id || ':' || i.id FROM individuals i WHERE {self._where} ORDER BY i.dataset_id, i.id",
+            self._params).fetchall()])
+        present = self.frame(names).notna().all(axis=1).to_numpy()
+        return [k for k, keep in zip(keys, present) if keep]
+
     def frame(self, names: list[str]) -> pd.DataFrame:
         """One row per individual (ordered by dataset and pseudonym), one column per variable:
         numeric ones as float64, categorical ones as pandas Categoricals (levels sorted);

@@ -248,4 +248,9 @@ def _result(p: CoxParams, terms, names, coef, information, loglik, null, iterati
     return result
 
 
-ANALYSIS = Registered(NAME, VERSION, validate, node_step, hub_step)
+def uses(params: dict) -> list[str]:
+    p = parse(CoxParams, params)
+    return p.variables
+
+
+ANALYSIS = Registered(NAME, VERSION, validate, node_step, hub_step, uses)

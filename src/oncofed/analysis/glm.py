@@ -188,4 +188,9 @@ def hub_step(partials: dict[str, Partial], params: dict, state: dict) -> Step:
     })
 
 
-ANALYSIS = Registered(NAME, VERSION, validate, node_step, hub_step)
+def uses(params: dict) -> list[str]:
+    p = parse(GLMParams, params)
+    return p.variables
+
+
+ANALYSIS = Registered(NAME, VERSION, validate, node_step, hub_step, uses)

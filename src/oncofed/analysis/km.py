@@ -79,9 +79,12 @@ def end_time(end: np.ndarray, p: KMParams) -> np.ndarray:
     return np.asarray(end) * p.width
 
 
+def _variables(p: KMParams) -> list[str]:
+    return [p.duration, p.event, *([p.group] if p.group else [])]
+
+
 def _rows(data: CohortData, p: KMParams) -> pd.DataFrame:
-    names = [p.duration, p.event, *([p.group] if p.group else [])]
-    frame = data.frame(names).dropna()
+    frame = data.frame(_variables(p)).dropna()
     time, event = frame[p.duration].to_numpy(), frame[p.event].to_numpy()
     if not np.isin(event, (0.0, 1.0)).all():
         raise AnalysisError(f"event variable {p.event!r} must be 0 or 1")
@@ -207,4 +210,8 @@ def _logrank(table: pd.DataFrame) -> dict:
             "p": float(scipy.stats.chi2.sf(statistic, len(groups) - 1)), "groups": groups}
 
 
-ANALYSIS = Registered(NAME, VERSION, validate, node_step, hub_step)
+def uses(params: dict) -> list[str]:
+    return _variables(parse(KMParams, params))
+
+
+ANALYSIS = Registered(NAME, VERSION, validate, node_step, hub_step, uses)

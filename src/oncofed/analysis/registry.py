@@ -26,6 +26,9 @@ class Registered:
     validate: Callable[[dict], dict]
     node_step: Callable[[CohortData, dict, dict], Partial]
     hub_step: Callable[[dict[str, Partial], dict, dict], Step]
+    # The variables whose complete cases the node step analyses (none: the whole cohort), so
+    # that a node can guard the set of individuals an answer covers, not only the cohort.
+    uses: Callable[[dict], list[str]] = lambda params: []
 
 
 _analyses: dict[tuple[str, str], Registered] = {}

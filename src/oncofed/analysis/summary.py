@@ -145,4 +145,9 @@ def _quantile(edges: np.ndarray, counts: np.ndarray, q: float) -> float:
     return float(edges[j] + share * (edges[j + 1] - edges[j]))
 
 
-ANALYSIS = Registered(NAME, VERSION, validate, node_step, hub_step)
+def uses(params: dict) -> list[str]:
+    p = parse(SummaryParams, params)
+    return [p.variable]
+
+
+ANALYSIS = Registered(NAME, VERSION, validate, node_step, hub_step, uses)

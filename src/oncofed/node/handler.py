@@ -31,6 +31,7 @@ from oncofed.node.home import NodeHome
 from oncofed.node.permits import Permits
 from oncofed.node.ratelimit import Buckets, RateLimited
 from oncofed.privacy import differencing, guard
+from oncofed.privacy.policy import GuardPolicy
 from oncofed.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -159,17 +160,19 @@ class Node:
         policy = self.home.config.guard
         data = cohorts.select(self.con, self.home.id, cohort, policy, self.versions)
         entry["datasets"] = self._versions(cohort.datasets)
-        seen = (requester, data.fingerprint)
+        used = analysis.uses(params)
+        seen = (requester, data.fingerprint, tuple(used))
         fresh = policy.differencing and seen not in self.answered
-        members = differencing.check(self.con, requester, data.ids, policy) if fresh else None
+        sets = _covered(self.con, requester, data, used, policy) if fresh else []
         partial = guard.apply(analysis.node_step(data, params, body.get("state") or {}), policy)
         released = {**entry, "outcome": "released", "released": audit.summary(partial)}
-        if members is None:  # one statement, its own transaction
+        if not sets:  # one statement, its own transaction
             audit.append(self.con, released)
-        else:  # the cohort is remembered with the entry that released it, or neither is
+        else:  # the sets are remembered with the entry that released them, or none is
             self.con.execute("BEGIN")
             try:
-                differencing.remember(self.con, requester, members)
+                for members in sets:
+                    differencing.remember(self.con, requester, members)
                 audit.append(self.con, released)
                 self.con.execute("COMMIT")
             except BaseException:
@@ -205,6 +208,24 @@ class Node:
 
     def _versions(self, datasets: list[str] | None) -> dict[str, str]:
         return {d: h for d, h in self.versions.items() if datasets is None or d in datasets}
+
+
+def _covered(con: duckdb.DuckDBPyConnection, requester: str, data: cohorts.Selection, used: list[str],
+             policy: GuardPolicy) -> list[differencing.Cohort]:
+    """The sets of individuals an answer covers, each passed by the differencing guard: the
+    cohort, and the complete cases of the variables the analysis uses where those leave some
+    of the cohort out. A few left out would be singled out by comparing the answer with one
+    about the whole cohort (a count of it), so they must be none or at least ``min_cell``."""
+    cohort = differencing.check(con, requester, data.ids, policy)
+    if not used:
+        return [cohort]
+    analysed = differencing.Cohort.of(data.complete(used))
+    if len(analysed) == len(cohort):
+        return [cohort]
+    if len(cohort) - len(analysed) < policy.min_cell:
+        raise GuardRefusal(f"fewer than {policy.min_cell} of this cohort's individuals lack a value for a variable "
+                           "the analysis uses, so an answer without them could single them out (differencing guard)")
+    return [cohort, differencing.check(con, requester, analysed, policy)]
 
 
 def _current(store: Store) -> dict[str, str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyshacl
 import pytest
+import yaml
 from rdflib import Graph
 from rdflib.namespace import SH
 
@@ -19,6 +20,7 @@ from oncofed.node.home import HubTrust, NodeHome
 
 HERE = Path(__file__).parent
 GBSG2_META = HERE / "data" / "gbsg2.yaml"
+DEMO_META = HERE / "data" / "demo-descriptions.yaml"  # every other demo dataset's
 DCAT_AP = CONFORMANCE / "dcat-ap" / "3.0.1"
 # Per the README beside the shapes: validating is shapes.ttl + range.ttl (classic design) or
 # dcat-ap-SHACL.ttl + ranges.ttl (one constraint per shape); the code-list checks (mdr) work
@@ -63,12 +65,24 @@ def trusting(home: NodeHome) -> NodeHome:
     return home.save(home.config.model_copy(update={"hub": hub}))
 
 
+def descriptions() -> dict[str, description.DatasetDescription]:
+    """node/dataset → its steward's description, for every demo dataset."""
+    found = {"demo-de/gbsg2": description.read(GBSG2_META, description.DatasetDescription)}
+    for key, given in yaml.safe_load(DEMO_META.read_text()).items():
+        found[key] = description.DatasetDescription.model_validate(given)
+    return found
+
+
 @pytest.fixture(scope="session")
 def demo_nodes(tmp_path_factory) -> dict[str, NodeHome]:
-    """The three demo nodes (data/demo.yaml), GBSG-2 fully described; built once."""
+    """The three demo nodes (data/demo.yaml), every dataset fully described; built once."""
     if not _built:
-        homes = demo.build(tmp_path_factory.mktemp("catalogue") / "demo")
-        with homes[0].store() as store:
-            description.save(store.con, "gbsg2", description.read(GBSG2_META, description.DatasetDescription))
-        _built.extend(trusting(h) for h in homes)
+        described = descriptions()
+        for home in demo.build(tmp_path_factory.mktemp("catalogue") / "demo"):
+            with home.store() as store:
+                held = {f"{home.id}/{d.id}" for d in store.datasets()}
+                assert held <= set(described), f"demo datasets without a description: {held - set(described)}"
+                for key in held:
+                    description.save(store.con, key.split("/")[1], described[key])
+            _built.append(trusting(home))
     return {h.id: h for h in _built}

@@ -1,18 +1,22 @@
 """The node's catalogue graph: DCAT-AP 3 conformance (the official SHACL shapes), the
 HealthDCAT-AP properties, FAIR Data Point layers, and what the data may and may not reveal."""
 
+import pycountry
 import pytest
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, SKOS
 
-from catalogue_fixtures import demo_nodes, violations  # noqa: F401 (fixture)
+from catalogue_fixtures import demo_nodes, descriptions, violations  # noqa: F401 (fixture)
 
 from oncofed.catalogue import dcat
-from oncofed.catalogue.dcat import ADMS, DCAT, DCATAP, DCT, DPV, FDPO, FOAF, HEALTH, LDP, VCARD
+from oncofed.catalogue.dcat import ADMS, DCAT, DCATAP, DCT, DPV, EU, FDPO, FOAF, HEALTH, LDP, VCARD
+from oncofed.catalogue.description import DatasetDescription
+from oncofed.model import duo
 from oncofed.node import catalogue
 
 BASE = "https://node.example.org"
 XSD = "http://www.w3.org/2001/XMLSchema#"
+DESCRIBED = descriptions()  # node/dataset → description: every demo dataset
 
 
 def graph_of(home):
@@ -74,6 +78,117 @@ def test_a_described_dataset_carries_the_health_dcat_ap_properties(demo_nodes):
     assert Literal("tamoxifen", lang="en") in set(g.objects(ds, DCAT.keyword))
     assert value(DCAT.theme) == URIRef("http://publications.europa.eu/resource/authority/data-theme/HEAL")
     assert g.value(value(DCAT.distribution), DCT.license) == URIRef("https://spdx.org/licenses/GPL-3.0")
+
+
+def objects(g, ds, p) -> set:
+    return set(g.objects(ds, p))
+
+
+def notations(g, ds, p) -> set[str]:
+    return {str(g.value(o, SKOS.notation)) for o in g.objects(ds, p)}
+
+
+def english(*texts: str) -> set[Literal]:
+    return {Literal(t, lang="en") for t in texts}
+
+
+def iris(values) -> set[URIRef]:
+    return {URIRef(v) for v in values}
+
+
+def is_agent(g, node, agent) -> bool:
+    return (g.value(node, FOAF.name) == Literal(agent.name)
+            and g.value(node, FOAF.homepage) == (URIRef(agent.url) if agent.url else None)
+            and g.value(node, FOAF.mbox) == (URIRef(f"mailto:{agent.email}") if agent.email else None))
+
+
+def licence_iri(licence: str) -> URIRef:
+    return URIRef(licence if "://" in licence else f"https://spdx.org/licenses/{licence}")
+
+
+def period(g, ds) -> tuple:
+    p = g.value(ds, DCT.temporal)
+    return tuple(None if v is None else v.toPython() for v in (g.value(p, DCAT.startDate), g.value(p, DCAT.endDate)))
+
+
+# What the catalogue must say of a dataset for each field of its steward's description (HealthDCAT-AP
+# and the DCAT-AP properties it builds on); one check per field, so no field goes unchecked.
+FROM_THE_STEWARD = {
+    "title": lambda g, ds, d: objects(g, ds, DCT.title) == english(d.title),
+    "description": lambda g, ds, d: objects(g, ds, DCT.description) == english(d.description),
+    "keywords": lambda g, ds, d: objects(g, ds, DCAT.keyword) == english(*d.keywords),
+    "themes": lambda g, ds, d: objects(g, ds, DCAT.theme) == iris(f"{EU}data-theme/{t}" for t in d.themes),
+    "publisher": lambda g, ds, d: is_agent(g, g.value(ds, DCT.publisher), d.publisher),
+    "contact_point": lambda g, ds, d: (
+        g.value(g.value(ds, DCAT.contactPoint), VCARD.fn) == Literal(d.contact_point.name)
+        and objects(g, g.value(ds, DCAT.contactPoint), VCARD.hasEmail) == iris(
+            [f"mailto:{d.contact_point.email}"] if d.contact_point.email else [])
+        and objects(g, g.value(ds, DCAT.contactPoint), VCARD.hasURL) == iris(
+            [d.contact_point.url] if d.contact_point.url else [])),
+    "licence": lambda g, ds, d: g.value(g.value(ds, DCAT.distribution), DCT.license) == licence_iri(d.licence),
+    "access_rights": lambda g, ds, d: g.value(ds, DCT.accessRights) == URIRef(
+        f"{EU}access-right/{d.access_rights.upper().replace('-', '_')}"),
+    "duo": lambda g, ds, d: notations(g, ds, DCT.rights) == set(d.duo),
+    "duo_diseases": lambda g, ds, d: {str(g.value(c, SKOS.notation)) for r in g.objects(ds, DCT.rights)
+                                      for c in g.objects(r, DCT.subject)} == (
+        set(d.duo_diseases) if duo.DS in d.duo else set()),  # they qualify a disease-specific consent only
+    "spatial": lambda g, ds, d: notations(g, ds, DCT.spatial) == set(d.spatial),
+    "temporal": lambda g, ds, d: period(g, ds) == (d.temporal.start, d.temporal.end),
+    "language": lambda g, ds, d: objects(g, ds, DCT.language) == iris(
+        f"{EU}language/{pycountry.languages.get(alpha_2=c).alpha_3.upper()}" for c in d.language),
+    "documentation": lambda g, ds, d: objects(g, ds, FOAF.page) == iris(d.documentation),
+    "health_theme": lambda g, ds, d: objects(g, ds, HEALTH.healthTheme) == iris(d.health_theme),
+    "health_category": lambda g, ds, d: objects(g, ds, HEALTH.healthCategory) == iris(d.health_category),
+    "population_coverage": lambda g, ds, d: objects(g, ds, HEALTH.populationCoverage) == english(
+        d.population_coverage),
+    "legal_basis": lambda g, ds, d: objects(g, ds, DPV.hasLegalBasis) == iris(d.legal_basis),
+    "hdab": lambda g, ds, d: is_agent(g, g.value(ds, HEALTH.hdab), d.hdab),
+    "applicable_legislation": lambda g, ds, d: objects(g, ds, DCATAP.applicableLegislation) == objects(
+        g, g.value(ds, DCAT.distribution), DCATAP.applicableLegislation) == iris(d.applicable_legislation),
+}
+
+
+def test_every_field_of_a_description_is_checked_and_every_demo_dataset_fully_described(demo_nodes):
+    assert set(FROM_THE_STEWARD) == set(DatasetDescription.model_fields)
+    for key, meta in DESCRIBED.items():
+        assert meta.model_fields_set == set(DatasetDescription.model_fields), key
+    held = set()
+    for home in demo_nodes.values():
+        with home.store(read_only=True) as store:
+            held |= {f"{home.id}/{d.id}" for d in store.datasets()}
+    assert held == set(DESCRIBED)
+
+
+@pytest.mark.parametrize("key", sorted(DESCRIBED))
+def test_every_described_dataset_carries_the_health_dcat_ap_properties(demo_nodes, key):
+    node, dataset = key.split("/")
+    home, meta = demo_nodes[node], DESCRIBED[key]
+    g, ds = graph_of(home), URIRef(f"{BASE}/dataset/{dataset}")
+    # from the steward
+    assert [field for field, said in FROM_THE_STEWARD.items() if not said(g, ds, meta)] == []
+    # from the data, released under the node's guard (which rounds nothing here)
+    policy = home.config.guard
+    assert policy.count_rounding == 1
+    count = lambda p: None if g.value(ds, p) is None else int(g.value(ds, p))  # noqa: E731
+    with home.store(read_only=True) as store:
+        counts = store.counts(dataset)
+        con = store.con
+        held = {r[0] for r in con.execute(
+            "SELECT code FROM diseases WHERE dataset_id = ? GROUP BY code HAVING count(DISTINCT individual_id) >= ?",
+            [dataset, policy.min_cell]).fetchall()}
+        ages = [r[0] for r in con.execute(
+            "SELECT min(age_at_diagnosis) FROM diseases WHERE dataset_id = ? AND age_at_diagnosis IS NOT NULL "
+            "GROUP BY individual_id", [dataset]).fetchall()]
+    individuals = counts["individuals"]
+    assert count(HEALTH.numberOfUniqueIndividuals) == (None if 0 < individuals < policy.min_cell else individuals)
+    assert count(HEALTH.numberOfRecords) == sum(counts.values())
+    assert notations(g, ds, DCT.type) == {table for table, n in counts.items() if n}
+    assert notations(g, ds, HEALTH.hasCodeValues) == held  # only cancer types of min_cell individuals or more
+    assert {code.split(":")[0] for code in held} <= notations(g, ds, HEALTH.hasCodingSystem) != set()
+    if len(ages) >= 2 * policy.min_cell:
+        assert min(ages) <= count(HEALTH.minTypicalAge) <= count(HEALTH.maxTypicalAge) <= max(ages) + 1
+    else:  # too few ages to give a range that is not one individual's age
+        assert count(HEALTH.minTypicalAge) is None and count(HEALTH.maxTypicalAge) is None
 
 
 def test_versions_are_datasets_of_their_own_named_by_their_content_hash(demo_nodes):

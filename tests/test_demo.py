@@ -4,6 +4,7 @@ researcher's session against it and exits 0 only when every step answered as exp
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from conftest import REPO
 
+from oncofed import demo as demo_mod
 from oncofed.client.federation import Federation, FederationError
 
 EXE = os.path.join(os.path.dirname(sys.executable), "oncofed")
@@ -35,6 +37,8 @@ def test_the_smoke_scenario_passes_against_the_live_demo(tmp_path):
     report = json.loads(done.stdout)
     assert report["ok"] is True and [s["name"] for s in report["steps"]] == STEPS
     assert all(s["ok"] for s in report["steps"]), report
+    km = next(s["said"] for s in report["steps"] if s["name"] == "Kaplan–Meier")
+    assert int(re.match(r"(\d+)\+ time points in each of 2 curves", km)[1]) >= demo_mod.MIN_TIME_POINTS >= 10, km
     assert not (tmp_path / "demo" / "demo.json").exists()  # stopped: no running demo left to find
 
 

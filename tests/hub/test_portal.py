@@ -1,16 +1,21 @@
 """The portal in a real browser: Debian's Chromium driven by Playwright, against a real
 federation (a hub, a direct node and a node behind the relay, holding the demo cohorts and the
 HCC1187 variant calls). A researcher signs in, searches the catalogue, builds a cohort, runs a
-Kaplan–Meier analysis and sees the plot; requests access, which the dataset's DAC approves; the
-node's steward sees the researcher's requests in the node's audit log. Every page is
-screenshotted at 1280 px and at a phone's width, and no page logs a console error.
+Kaplan–Meier analysis of the GBSG-2 trial, sees the plot and downloads the run's RO-Crate;
+requests access, which the dataset's DAC approves; the node's steward sees the researcher's
+requests in the node's audit log. Every page fits the window at 1280 px and at a phone's width
+(screenshotted at both), and no page logs a console error.
 
 Screenshots go to ``$ONCOFED_SCREENSHOTS`` if set, else to pytest's temporary folder.
 Without Chromium or Playwright the browser tests skip, except under CI=true.
 """
 
+import html
+import io
+import json
 import os
 import re
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +28,7 @@ except ImportError:  # the browser tests skip (see ``browser``)
     expect = None
 
 from conftest import DATA
+from rocrate.rocrate import ROCrate
 
 from oncofed.auth import tokens
 from oncofed.hub.identity import Identities
@@ -34,6 +40,8 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 LUNG = DATA / "ncctg-lung/lung.csv", DATA / "ncctg-lung/mapping.yaml"
 RESEARCHER = "local researcher"  # LocalFederation's own user
+RFS = "ONCOFED:recurrence_free_survival"  # GBSG-2's endpoint
+MIN_TIME_POINTS = 10  # fewer, and a Kaplan–Meier curve is a step or two: no plot to read
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +159,8 @@ def cells(page, table: str) -> dict[str, str]:
 # the flows --------------------------------------------------------------------------------------
 
 
-def test_a_researcher_searches_builds_a_cohort_and_sees_a_kaplan_meier_plot(fed, browser, shots):
+def test_a_researcher_searches_builds_a_cohort_and_sees_a_kaplan_meier_plot_and_its_provenance(
+        fed, browser, shots, tmp_path):
     me = Visitor(browser, fed, shots, DESKTOP, "researcher")
     page = me.page
     me.sign_in()
@@ -190,19 +199,35 @@ def test_a_researcher_searches_builds_a_cohort_and_sees_a_kaplan_meier_plot(fed,
     assert shown == {"de": "59", "nl": "39"} and page.locator("#total").inner_text() == str(sdk.count) == "98"
     me.shot("cohort")
 
+    # a Kaplan–Meier curve of a few hundred patients: the nodes' guards release it on a fine grid
+    datasets = page.get_by_role("group", name="Datasets")
+    datasets.get_by_label("ncctg-lung").uncheck()
+    datasets.get_by_label("gbsg2").check()
+    page.get_by_role("button", name="Remove this criterion").first.click()
+    expect(page.locator("#total")).to_have_text("686")  # the whole GBSG-2 trial, at de
+    assert cells(page, "table.counts-table") == {"de": "686", "nl": "–"}
+    assert "holds none of the requested datasets" in page.locator("tr[data-node='nl']").inner_text()
+    twin = page.locator("footer a.twin")  # follows the cohort, as the page's alternate link does
+    assert twin.get_attribute("href") == "/api/cohort/counts?dataset=gbsg2"
+    assert page.locator('link[rel="alternate"]').get_attribute("href") == "/api/cohort/counts?dataset=gbsg2"
+    assert api(fed, "researcher", "GET", twin.get_attribute("href")).json()["total"] == "686"
     page.get_by_role("link", name="Analyse this cohort").click()
-    page.wait_for_url(re.compile(r"/portal/analyses/new\?.*val=60"))
-    assert "age ≥ 60" in page.locator("main").inner_text()
+    page.wait_for_url(re.compile(r"/portal/analyses/new\?dataset=gbsg2"))
+    assert "Datasets: gbsg2" in page.locator("main").inner_text()
+    km = page.get_by_role("group", name="Kaplan–Meier")
+    km.get_by_label("Time").fill(f"days:{RFS}")  # the trial's endpoint: recurrence-free survival
+    km.get_by_label("Event").fill(f"event:{RFS}")
     me.shot("analysis-form")
     page.get_by_role("button", name="Run the analysis").click()
     page.wait_for_url(re.compile(r"/portal/analyses/[0-9a-f-]{36}$"))
     fed.pages["km"] = page.url.removeprefix(fed.hub_url)
+    run_id = fed.pages["km"].rsplit("/", 1)[1]
     assert page.get_by_role("heading", name="Kaplan–Meier survival").is_visible()
     plot = page.locator("figure.plot img")
     expect(plot).to_have_js_property("complete", True)
     assert plot.evaluate("img => img.naturalWidth") > 0
     at_risk = page.locator("section.result-table").filter(has_text="Number at risk").locator("tbody tr td").first
-    assert at_risk.inner_text() == "98"  # everyone is at risk at day 0
+    assert at_risk.inner_text() == "686"  # everyone is at risk at day 0
     me.shot("kaplan-meier")
 
     svg = page.request.get(fed.hub_url + fed.pages["km"] + "/figure.svg")
@@ -210,8 +235,27 @@ def test_a_researcher_searches_builds_a_cohort_and_sees_a_kaplan_meier_plot(fed,
     csv = page.request.get(fed.hub_url + fed.pages["km"] + "/result.csv")
     assert svg.ok and svg.headers["content-type"] == "image/svg+xml" and b"<svg" in svg.body()
     assert png.ok and png.body().startswith(b"\x89PNG")
-    assert csv.ok and csv.text().splitlines()[0] == ",timeline,at_risk,events,censored,survival,ci_lower,ci_upper"
-    assert csv.text().splitlines()[1].split(",")[1:3] == ["0.0", "98"]
+    rows = csv.text().splitlines()
+    assert csv.ok and rows[0] == ",timeline,at_risk,events,censored,survival,ci_lower,ci_upper"
+    assert rows[1].split(",")[1:3] == ["0.0", "686"]
+    released = [r for r in rows[1:] if float(r.split(",")[1]) > 0]
+    assert len(released) >= MIN_TIME_POINTS, f"a curve of {len(released)} time points: {rows}"
+
+    with page.expect_download() as downloading:
+        page.get_by_role("link", name="RO-Crate").click()
+    download = downloading.value
+    assert download.suggested_filename == f"oncofed-run-{run_id}.crate.zip"
+    download.save_as(tmp_path / download.suggested_filename)
+    crate = ROCrate(tmp_path / download.suggested_filename)
+    action = crate.get("#run")
+    assert action["identifier"] == run_id
+    run = api(fed, "researcher", "GET", f"/api/analyses/{run_id}").json()
+    used = {(n, d): h for n, p in run["per_node"].items() if p["status"] == "ok" for d, h in p["datasets"].items()}
+    inputs = {e.id: e for e in action["object"]}
+    assert {(e["provider"]["identifier"], e["identifier"]): e["version"]
+            for e in inputs.values() if e.type == "Dataset"} == used == {("de", "gbsg2"): used[("de", "gbsg2")]}
+    assert json.loads(inputs["#input-cohort"]["value"])["datasets"] == ["gbsg2"]
+    assert inputs["#input-duration"]["value"] == f"days:{RFS}"
     me.close()
 
 
@@ -235,10 +279,12 @@ def test_a_count_a_node_withholds_shows_as_less_than_five_in_the_page_and_the_ex
     fed.pages["crosstab"] = page.url.removeprefix(fed.hub_url)
     table = page.locator("section.result-table").first
     assert table.locator("thead th").all_inner_texts()[1:] == ["Female (NCIT:C16576)", "Male (NCIT:C20197)"]
-    row = table.locator("tbody tr").filter(has=page.locator("th", has_text=re.compile(r"^3$")))
-    assert row.locator("td").all_inner_texts() == ["0", "< 5"]
+    # nl holds the ECOG 3 cell of one: it refuses its whole table, which is the other nodes' sum
+    nl = page.locator("section[aria-labelledby='per-node'] tr").filter(has=page.locator("th", has_text="nl"))
+    assert "refused" in nl.inner_text() and "released whole or not at all" in nl.inner_text()
+    assert not table.locator("tbody th", has_text=re.compile(r"^3$")).count()
     csv = page.request.get(page.url + "/result.csv").text()
-    assert "\n3,0,< 5\n" in csv.replace("\r", "")
+    assert "< 5" not in csv and "\n3," not in csv.replace("\r", "")
     me.shot("crosstab")
     me.close()
 
@@ -295,7 +341,8 @@ def test_access_is_requested_approved_by_the_dac_and_seen_in_the_nodes_audit_log
     steward.close()
 
 
-def test_every_page_fits_a_phone_and_logs_no_console_error(fed, browser, shots):
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_every_page_fits_the_window_and_logs_no_console_error(fed, browser, shots, viewport):
     assert {"km", "crosstab", "request", "audit"} <= set(fed.pages), "run with the flows above"
     seen = {
         "researcher": ["/portal", "/portal/catalogue?q=lung", "/catalogue/de/gbsg2",
@@ -306,14 +353,14 @@ def test_every_page_fits_a_phone_and_logs_no_console_error(fed, browser, shots):
         "steward": [fed.pages["audit"]],
     }
     for who, paths in seen.items():
-        phone = Visitor(browser, fed, shots, PHONE, who)
-        phone.sign_in()
+        visitor = Visitor(browser, fed, shots, viewport, who)
+        visitor.sign_in()
         for path in paths:
-            phone.go(path)
-            phone.fits()
+            visitor.go(path)
+            visitor.fits()
             name = re.sub(r"[^a-z0-9]+", "-", path.split("?")[0].lower()).strip("-")[:40] or "home"
-            phone.shot(f"{who}-{name}")
-        phone.close()
+            visitor.shot(f"{who}-{name}")
+        visitor.close()
 
 
 # without a browser: sessions, forms, the audit route ----------------------------------------------
@@ -378,12 +425,69 @@ def test_only_a_nodes_steward_reads_its_audit_log_direct_or_through_the_relay(fe
     assert logged[0]["kind"] == "audit" and logged[0]["requester"].endswith(fed.users["steward"])
 
 
-def test_pages_show_what_their_json_twin_serves(fed):
-    client = signed_in(fed, "researcher")
-    page = client.get("/portal/nodes").text
-    twin = api(fed, "researcher", "GET", "/api/nodes").json()
-    assert '<link rel="alternate" type="application/json" href="/api/nodes">' in page
-    assert [n["id"] for n in twin] == re.findall(r'<th scope="row">[^<]*<small>([^<]+)</small>', page)
-    dataset = client.get("/catalogue/de/gbsg2").text
-    assert '<link rel="alternate" type="application/json" href="/api/catalogue/datasets/de/gbsg2">' in dataset
-    assert client.get("/portal/catalogue").headers["content-security-policy"].startswith("default-src 'self'")
+def test_a_runs_provenance_downloads_from_the_portal_for_its_requester_only(fed):
+    asked = api(fed, "researcher", "POST", "/api/analyses", json={"analysis": "count"}, params={"wait": 60})
+    assert asked.json()["status"] == "done", asked.text
+    run_id = asked.json()["run"]
+    path = f"/portal/analyses/{run_id}/provenance.zip"
+    mine = signed_in(fed, "researcher")
+    assert f'href="{path}"' in mine.get(f"/portal/analyses/{run_id}").text
+    got = mine.get(path)
+    assert got.status_code == 200 and got.headers["content-type"] == "application/zip", got.text
+    with zipfile.ZipFile(io.BytesIO(got.content)) as crate:
+        graph = json.loads(crate.read("ro-crate-metadata.json"))["@graph"]
+    assert next(e for e in graph if e["@id"] == "#run")["identifier"] == run_id
+    other = signed_in(fed, "dac")  # signed in, but not who ran it
+    refused = other.get(path)
+    assert refused.status_code == 404 and refused.json() == {"error": "no such run of yours"}
+    assert path not in other.get(f"/portal/analyses/{run_id}").text
+    assert httpx.get(fed.hub_url + path).status_code == 401  # nobody signed in
+
+
+def rows(page: str, pattern: str) -> list[str]:
+    return [html.unescape(m) for m in re.findall(pattern, page)]
+
+
+def test_every_page_links_a_json_twin_that_serves_what_it_shows(fed):
+    counted = api(fed, "researcher", "POST", "/api/analyses", json={"analysis": "count"}, params={"wait": 60})
+    run_id = counted.json()["run"]
+    made = api(fed, "researcher", "POST", "/api/access/requests", json={
+        "datasets": ["de/ncctg-lung"], "purpose": {"code": "HMB", "text": "Twins of pages"}})
+    assert made.status_code == 201, made.text
+    request_id = made.json()["id"]
+    offered = {"km", "cox", "crosstab", "summary", "count"}
+    pages = {  # path: (who, [(what the page shows, what its twin serves)])
+        "/portal": ("researcher", lambda page, j: [(f"Signed in as {RESEARCHER}" in page, j["name"] == RESEARCHER)]),
+        "/portal/catalogue?q=lung": ("researcher", lambda page, j: [
+            (rows(page, r'<a href="/catalogue/([^"]+)">'), [f"{d['node']}/{d['dataset']}" for d in j["datasets"]])]),
+        "/catalogue/de/gbsg2": ("researcher", lambda page, j: [(j["title"] in page, True)]),
+        "/portal/cohort?dataset=ncctg-lung&v=age&op=%3E%3D&val=60": ("researcher", lambda page, j: [
+            (rows(page, r'<tr data-node="([^"]+)">'), [n["node"] for n in j["nodes"]]),
+            (rows(page, r'<td class="num count-value">([^<]*)</td>'), [n["shown"] for n in j["nodes"]])]),
+        "/portal/analyses/new": ("researcher", lambda page, j: [
+            (set(rows(page, r'name="analysis" value="([^"]+)"')), offered), (offered <= {a["name"] for a in j}, True)]),
+        f"/portal/analyses/{run_id}": ("researcher", lambda page, j: [
+            (f"Run <code>{run_id}</code> · {j['analysis']}@{j['version']}" in page, j["run"] == run_id)]),
+        "/portal/access": ("researcher", lambda page, j: [
+            (set(rows(page, r'<a href="/portal/access/([0-9a-f-]{36})"')), {r["id"] for r in j})]),
+        "/portal/access/new": ("researcher", lambda page, j: [(request_id in {r["id"] for r in j}, True)]),
+        f"/portal/access/{request_id}": ("researcher", lambda page, j: [
+            (rows(page, r'data-item="([^"]+)"'), [f"{i['node']}/{i['dataset']}" for i in j["items"]])]),
+        "/portal/nodes": ("researcher", lambda page, j: [
+            (rows(page, r'<th scope="row">[^<]*<small>([^<]+)</small>'), [n["id"] for n in j])]),
+        "/portal/audit/de": ("steward", lambda page, j: [  # the twin, asked after the page, may hold newer entries
+            (max(map(int, rows(page, r'<tr data-kind="[^"]*"><th scope="row">(\d+)</th>'))) in
+             [e["seq"] for e in j["entries"]], True)]),
+    }
+    clients = {who: signed_in(fed, who) for who in ("researcher", "steward")}
+    for path, (who, shows) in pages.items():
+        page = clients[who].get(path)
+        assert page.status_code == 200, f"{path}: {page.status_code}"
+        link = re.search(r'<link rel="alternate" type="application/json" href="([^"]+)">', page.text)
+        assert link, f"{path} links no JSON twin"
+        twin = api(fed, who, "GET", html.unescape(link[1]))
+        assert twin.status_code == 200 and twin.headers["content-type"] == "application/json", f"{path}: {twin.text}"
+        for shown, served in shows(page.text, twin.json()):
+            assert shown == served, f"{path} shows {shown!r}, its twin {link[1]} serves {served!r}"
+    policy = clients["researcher"].get("/portal/catalogue").headers["content-security-policy"]
+    assert policy.startswith("default-src 'self'")

@@ -62,3 +62,9 @@ def test_a_count_runs_total_is_the_sum_or_the_bounds_of_its_withheld_parts():
     assert pc.count_total({"count": 1234, "at_least": 1234, "suppressed": []}, per_node) == "1,234"
     assert pc.count_total({"count": None, "at_least": 7, "suppressed": ["a"]}, per_node) == "8–11"
     assert pc.count_total({"count": None, "at_least": 0, "suppressed": ["a", "b"]}, per_node) == "2–13"
+
+
+def test_a_criterion_with_an_unknown_comparison_is_shown_and_named_not_a_crash():
+    got = pc.parse([("v", "age"), ("op", "~"), ("val", "60"), ("gene", "KRAS")])
+    assert got.criteria[0].shown == "age ~ 60"
+    assert any("unknown comparison '~'" in e for e in got.errors)

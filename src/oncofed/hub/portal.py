@@ -9,8 +9,10 @@ checks (who may see a request, whose run this is, what the nodes release) are th
     /portal/login, /portal/logout sign in with a hub token (see ``portal_session``)
     /portal/catalogue             search with facets (GET /api/catalogue/datasets)
     /catalogue/{node}/{dataset}   a dataset's page, with schema.org JSON-LD (GET /api/catalogue/datasets/…)
-    /portal/cohort                cohort builder, counts per node (POST /api/analyses count; Beacon /api/individuals)
+    /portal/cohort                cohort builder, counts per node (GET /api/cohort/counts: POST /api/analyses count;
+                                  Beacon /api/individuals)
     /portal/analyses/new          an analysis of the cohort; /portal/analyses/{run} its result (GET /api/analyses/{run})
+    /portal/analyses/{run}/provenance.zip   its RO-Crate (GET /api/analyses/{run}/provenance)
     /portal/access[/{id}|/new]    access requests and the DAC's review (/api/access/requests …)
     /portal/nodes                 node health (GET /api/nodes)
     /portal/audit/{node}          a steward's view of their node's audit log (GET /api/nodes/{node}/audit)
@@ -27,7 +29,7 @@ import json
 from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
@@ -57,6 +59,8 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+CohortOp = Literal[tuple(portal_cohort.OPS)]  # a criterion's comparison, as the cohort builder offers them
 
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["label"] = portal_results.label
@@ -93,12 +97,16 @@ class ApiError(Exception):
 
 def _json(response: httpx.Response) -> Any:
     if response.status_code >= 400:
-        try:
-            message = response.json().get("error", response.text)
-        except ValueError:
-            message = response.text
-        raise ApiError(response.status_code, str(message))
+        raise ApiError(response.status_code, _error(response))
     return response.json()
+
+
+def _error(response: httpx.Response) -> str:
+    """The API's message for a refused call."""
+    try:
+        return str(response.json().get("error", response.text))
+    except ValueError:
+        return response.text
 
 
 class SignInFirst(Exception):
@@ -112,13 +120,13 @@ async def to_sign_in(request: Request, _: SignInFirst) -> RedirectResponse:
 
 
 def router(researcher: Any) -> APIRouter:
-    """The portal's routes and the one API route it adds (a node's audit log, for its
-    steward); ``researcher`` is the hub's check of a researcher token."""
+    """The portal's routes and the API routes it adds (a node's audit log, for its steward;
+    the cohort builder's counts); ``researcher`` is the hub's check of a researcher token."""
     api = APIRouter()
     replay = envelope.ReplayCache()
     figures: OrderedDict[tuple, bytes] = OrderedDict()
 
-    # the API route the portal needed ------------------------------------------------------
+    # the API routes the portal needed -----------------------------------------------------
 
     @api.get("/api/nodes/{node_id}/audit", tags=["nodes"])
     async def node_audit(request: Request, node_id: str, who: Who,
@@ -140,6 +148,29 @@ def router(researcher: Any) -> APIRouter:
             code = 403 if outcome.status == REFUSED else 504 if outcome.status == "timed out" else 502
             return JSONResponse({"error": f"node {node_id}: {outcome.status}: {outcome.reason}"}, status_code=code)
         return JSONResponse({"node": node_id, "entries": outcome.body["entries"]})
+
+    @api.get("/api/cohort/counts", tags=["analyses"])
+    async def cohort_counts(
+            request: Request, who: Who,
+            dataset: Annotated[list[str], Query(description="a dataset id (repeated); none: every dataset")] = [],
+            node: Annotated[list[str], Query(description="a node id (repeated); none: every node")] = [],
+            v: Annotated[list[str], Query(description="a criterion's variable (a v, op, val triple per criterion, "
+                                                      "in order)")] = [],
+            op: Annotated[list[CohortOp], Query(description="its comparison")] = [],
+            val: Annotated[list[str], Query(description="its value (a list: comma-separated)")] = [],
+            gene: str | None = None, assembly: str | None = None, chrom: str | None = None,
+            pos: Annotated[str | None, Query(description="1-based, as in VCF")] = None,
+            ref: str | None = None, alt: str | None = None) -> JSONResponse:
+        """The cohort builder's counts (``/portal/cohort`` as JSON) for the cohort its query
+        string names: individuals per node (the ``count`` analysis's run) and, with variant
+        criteria, per node through the Beacon network, each with the request that asked it.
+        Counts are as the page shows them: one a node withheld as "< k", never its value. A
+        criterion that cannot run is a 422."""
+        # the parameters above, read in order as the page reads its form
+        criteria = portal_cohort.parse(request.query_params.multi_items())
+        if criteria.errors:
+            return JSONResponse({"error": "; ".join(criteria.errors)}, status_code=422)
+        return JSONResponse(await _counts(Api(request, who), criteria))
 
     # sessions -----------------------------------------------------------------------------
 
@@ -289,10 +320,11 @@ def router(researcher: Any) -> APIRouter:
     async def cohort(request: Request, partial: str | None = None, found: tuple = Depends(required)) -> Response:
         criteria = portal_cohort.parse(request.query_params.multi_items())
         client = Api(request, found[1])
-        counts, choices = await asyncio.gather(_counts(client, criteria), _choices(client))
+        twin = "/api/cohort/counts" + (f"?{criteria.query()}" if criteria.query() else "")
+        counts, choices = await asyncio.gather(_twin_counts(client, criteria, twin), _choices(client))
         context = {"_signed_in": found, "criteria": criteria, "counts": counts, "choices": choices,
                    "ops": portal_cohort.OPS, "suggested": portal_cohort.suggestions(),
-                   "twin": None, "query": criteria.query()}
+                   "twin": twin, "query": criteria.query()}
         if partial == "counts":
             return page(request, "_counts.html", context)
         return page(request, "cohort.html", context)
@@ -355,6 +387,19 @@ def router(researcher: Any) -> APIRouter:
         run = await _own_run(request, run_id)
         return Response(portal_results.csv(run), media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="oncofed-{run["analysis"]}-{run_id[:8]}.csv"'})
+
+    @api.get("/portal/analyses/{run_id}/provenance.zip", include_in_schema=False)
+    async def analysis_provenance(request: Request, run_id: str) -> Response:
+        """The run's RO-Crate, as ``GET /api/analyses/{run}/provenance`` serves it to the
+        signed-in user: the API decides whose run it is, as for the SDK."""
+        found = await signed_in(request)
+        if found is None:
+            raise HTTPException(401, "sign in first")
+        response = await Api(request, found[1]).call("GET", f"/api/analyses/{run_id}/provenance")
+        if response.status_code >= 400:  # the API's refusal (not yours: 404; not finished: 409), as it gave it
+            raise HTTPException(response.status_code, _error(response))
+        return Response(response.content, media_type="application/zip",
+                        headers={"Content-Disposition": response.headers["content-disposition"]})
 
     async def _own_run(request: Request, run_id: str) -> dict:
         found = await signed_in(request)
@@ -562,11 +607,19 @@ def _params(fields: dict[str, str]) -> dict:
     return {k: v for k, v in wanted.items() if v not in (None, [])}
 
 
+async def _twin_counts(client: Api, criteria: portal_cohort.Criteria, twin: str) -> dict:
+    """The cohort page's counts: its twin's JSON, or what stopped them (criteria that cannot run)."""
+    if criteria.errors:
+        return {"errors": criteria.errors}
+    try:
+        return await client.get(twin)
+    except ApiError as e:
+        return {"errors": [e.message]}
+
+
 async def _counts(client: Api, criteria: portal_cohort.Criteria) -> dict:
     """The cohort's count per node (``count`` analysis) and, with variant criteria, per node
     through the Beacon network; each with the request that asked it (its JSON twin)."""
-    if criteria.errors:
-        return {"errors": criteria.errors}
     body = criteria.count_request()
     response = await client.call("POST", "/api/analyses", params={"wait": 30}, json=body)
     run = response.json()

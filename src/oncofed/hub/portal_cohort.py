@@ -53,9 +53,10 @@ class Criterion:
 
     @property
     def shown(self) -> str:
+        op = OPS.get(self.op, self.op)  # a form may carry a comparison the builder does not offer
         if self.op in NO_VALUE:
-            return f"{self.variable} {OPS[self.op]}"
-        return f"{self.variable} {OPS[self.op]} {_label_values(self.value)}"
+            return f"{self.variable} {op}"
+        return f"{self.variable} {op} {_label_values(self.value)}"
 
 
 @dataclass

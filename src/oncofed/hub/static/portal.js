@@ -1,5 +1,6 @@
 // The portal works without this script; it only saves clicks: facets apply when ticked,
-// criteria rows are added and removed, and the cohort's counts refresh as criteria change.
+// criteria rows are added and removed, and the cohort's counts (and the link to their JSON
+// twin) refresh as criteria change.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -28,7 +29,10 @@ function liveCounts(form) {
     counts.setAttribute("aria-busy", "true");
     try {
       const response = await fetch("/portal/cohort?partial=counts&" + q, {credentials: "same-origin"});
-      if (mine === asked && response.ok) counts.innerHTML = await response.text();
+      if (mine === asked && response.ok) {
+        counts.innerHTML = await response.text();
+        showTwin(counts.querySelector("[data-twin]")?.dataset.twin);
+      }
     } finally {
       if (mine === asked) counts.removeAttribute("aria-busy");
     }
@@ -54,6 +58,15 @@ function liveCounts(form) {
     button.closest("[data-criterion]").remove();
     soon();
   });
+}
+
+// The page's JSON twin (its alternate link and the footer's) follows the cohort as it changes.
+function showTwin(twin) {
+  if (!twin) return;
+  for (const link of document.querySelectorAll('link[rel="alternate"][type="application/json"], footer a.twin')) {
+    link.setAttribute("href", twin);
+    link.querySelector("code")?.replaceChildren(twin);
+  }
 }
 
 function analysisChoice(form) {

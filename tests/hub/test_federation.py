@@ -3,7 +3,6 @@ and the relay transport, on SQLite and on PostgreSQL."""
 
 import concurrent.futures
 import json
-import time
 
 import httpx
 import pandas as pd
@@ -119,61 +118,7 @@ def test_hub_lists_node_health(lung):
     assert nodes.loc["c", "last_seen"] is not None
 
 
-# faults -------------------------------------------------------------------------------------
-
-
-def test_a_slow_node_costs_only_its_timeout(tmp_path):
-    with lung_federation(tmp_path, None) as lf:
-        lf.start()
-        lf.pause_node("b")
-        try:  # the answer comes while b is still frozen: the hub waited for it no longer than its timeout
-            response = httpx.post(f"{lf.hub_url}/api/analyses", json={"analysis": "count", "timeout_s": 5},
-                                  headers={"Authorization": f"Bearer {lf.token}"}, params={"wait": 60}, timeout=90)
-        finally:
-            lf.resume_node("b")
-        raw = response.json()
-        assert raw["status"] == "done", raw
-        assert raw["per_node"]["b"]["status"] == "timed out"
-        assert raw["per_node"]["a"]["status"] == "ok" and raw["per_node"]["c"]["status"] == "ok"
-
-
-def test_a_killed_node_is_left_out_and_nothing_hangs(tmp_path):
-    with lung_federation(tmp_path, None) as lf:
-        fed = lf.start()
-        lf.kill_node("b")
-        result = fed.count(datasets=["lung"])
-        assert result.per_node.loc["b", "status"] == "error"
-        df = pooled()
-        assert result.count == len(df) - df.inst.between(10, 13).sum()
-
-
-@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
-def test_a_relay_node_reconnects_after_the_hub_goes_away(tmp_path, tls):
-    with lung_federation(tmp_path, None, transports=("relay", "relay", "relay"), tls=tls) as lf:
-        fed = lf.start()
-        assert fed.count().count == len(pooled())
-        lf.stop_hub()
-        time.sleep(1.0)  # the agents find the hub gone and back off
-        lf.restart_hub()
-        assert fed.count().count == len(pooled())
-
-
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_queued_relay_requests_survive_a_hub_restart(tmp_path, kind):
-    with database(kind, tmp_path) as db, lung_federation(tmp_path, db, transports=("relay", "relay", "relay")) as lf:
-        lf.start()
-        lf.kill_node("c")  # its requests will wait in the queue
-        response = httpx.post(f"{lf.hub_url}/api/analyses", json={"analysis": "count", "timeout_s": 60},
-                              headers={"Authorization": f"Bearer {lf.token}"}, params={"wait": 1})
-        run = response.json()["run"]
-        assert response.status_code == 202
-        lf.restart_hub()
-        lf.start_node("c")
-        final = httpx.get(f"{lf.hub_url}/api/analyses/{run}", params={"wait": 60},
-                          headers={"Authorization": f"Bearer {lf.token}"}, timeout=90).json()
-        assert final["status"] == "done", final
-        assert final["per_node"]["c"]["status"] == "ok"
-        assert final["result"]["count"] == len(pooled())
+# several hub processes ----------------------------------------------------------------------
 
 
 def test_several_hub_workers_share_postgresql(tmp_path):
@@ -280,6 +225,36 @@ def test_the_cli_shows_a_result_as_the_portals_tables(lung, cli):
     assert "Number at risk (days)" in out and "note: base intervals merged" in out
 
 
+def test_the_cli_runs_summary_cox_and_glm_as_json_and_as_tables(lung, cli):
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    from oncofed.client.results import Result
+
+    df = pooled()
+    common = ["--hub", lung.hub_url, "--token", lung.token, "--dataset", "lung"]
+    summary = json.loads(cli("analyse", "summary", "age", *common, "--json").stdout)["result"]
+    assert summary["n"] == len(df)
+    assert summary["mean"] == pytest.approx(df.age.mean()) and summary["sd"] == pytest.approx(df.age.std())
+    out = cli("analyse", "summary", "age", *common).stdout
+    assert "Summary of age" in out and f"{len(df)}" in out and f"{df.age.mean():.4g}" in out
+
+    cox = Result(json.loads(cli("analyse", "cox", "age", "sex", *common, "--json").stdout))
+    assert list(cox.summary.index) == ["age", "sex[T.NCIT:C20197]"]
+    assert_cox_equals_lifelines(cox)
+    out = cli("analyse", "cox", "age", "sex", *common).stdout
+    assert "Coefficients" in out and "│ age " in out and "{" not in out and "/provenance" in out
+
+    glm = Result(json.loads(cli("analyse", "glm", "os_event", "age", "sex", "--family", "binomial", *common,
+                                "--json").stdout))
+    df["male"] = (df.sex == 1).astype(float)
+    pooled_fit = smf.glm("status ~ age + male", df, family=sm.families.Binomial()).fit()
+    assert list(glm.summary.index) == ["Intercept", "age", "sex[T.NCIT:C20197]"]
+    assert list(glm.summary["coef"]) == pytest.approx(list(pooled_fit.params), rel=1e-6)
+    out = cli("analyse", "glm", "os_event", "age", "sex", "--family", "binomial", *common).stdout
+    assert "Coefficients" in out and f"{pooled_fit.params['age']:.4g}" in out
+
+
 def test_a_node_refuses_forged_and_replayed_requests(lung):
     from oncofed.auth import envelope, keys
 
@@ -291,6 +266,64 @@ def test_a_node_refuses_forged_and_replayed_requests(lung):
     assert httpx.post(url, json=genuine).status_code == 200
     replayed = httpx.post(url, json=genuine)
     assert replayed.status_code == 401 and "already received" in replayed.json()["error"]
+
+
+def bad_token(lung, problem: str) -> str:
+    """A researcher token with one thing wrong, for the researcher the federation made."""
+    import jwt
+
+    from oncofed.auth import keys
+
+    hub, issuer = lung.hub, lung.hub.config.id
+    user = tokens.verify(lung.token, [hub.public_key], issuer=issuer).subject
+    if problem == "forged":  # names the hub's key, but another key signed it
+        claims = jwt.decode(tokens.issue(keys.generate(), issuer, user, 3600), options={"verify_signature": False})
+        return jwt.encode(claims, keys.generate(), algorithm="EdDSA", headers={"kid": keys.kid(hub.private_key)})
+    if problem == "another key":
+        return tokens.issue(keys.generate(), issuer, user, 3600)
+    if problem == "expired":
+        return tokens.issue(hub.private_key, issuer, user, -3600)
+    if problem == "another issuer":  # the hub's own key, another hub's name
+        return tokens.issue(hub.private_key, "another-hub", user, 3600)
+    raise ValueError(problem)
+
+
+def ask_node(lung, node: str, body: dict) -> dict:
+    """Send a node a request sealed with the hub's own key, as the hub would; its opened answer."""
+    from oncofed.auth import envelope
+
+    sealed = envelope.seal(body, lung.hub.config.id, node, lung.hub.private_key)
+    response = httpx.post(f"{lung.nodes[node].url}/node/requests", json=sealed)
+    assert response.status_code == 200, response.text
+    return envelope.open_(response.json(), lung.hub.config.id, lambda sender: lung.nodes[node].home.public_key,
+                          envelope.ReplayCache(), reply_to=sealed["nonce"])
+
+
+@pytest.mark.parametrize("problem, says", [
+    ("forged", "signature is not valid"),
+    ("another key", "key this party does not trust"),
+    ("expired", "expired"),
+    ("another issuer", "not issued by 'local-hub'"),
+])
+def test_a_node_checks_the_researchers_token_itself_and_audits_a_refusal(lung, problem, says):
+    """The envelope is the hub's own, so only the node's own check of the token can refuse it."""
+    import uuid
+
+    from oncofed.node import audit
+
+    def analysis() -> dict:
+        return {"kind": "analysis", "run": str(uuid.uuid4()), "round": 0, "analysis": "count", "version": "1",
+                "cohort": {"datasets": ["lung"]}, "params": {}, "state": {}}
+
+    assert ask_node(lung, "a", analysis() | {"token": lung.token})["status"] == "ok"  # the same with a good token
+    request = analysis()
+    answer = ask_node(lung, "a", request | {"token": bad_token(lung, problem)})
+    assert answer["status"] == "refused" and says in answer["reason"], answer
+    assert "partial" not in answer
+    steward = {"kind": "audit", "token": lung.token, "roles": [{"role": "steward", "scope": "a"}], "last": 50}
+    logged = [e for e in ask_node(lung, "a", steward)["entries"] if e["request_digest"] == audit.digest(request)]
+    assert [(e["outcome"], e["requester"], e["kind"]) for e in logged] == [("refused", None, "count@1")]
+    assert says in logged[0]["reason"]
 
 
 def test_allow_lists_and_minimum_nodes_are_the_nodes_own(tmp_path):

@@ -152,7 +152,7 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
         if node.transport != "relay":
             raise HTTPException(400, f"node {node.id!r} is registered for the direct transport")
         await asyncio.to_thread(store.seen, node.id)
-        claimed = await queue.claim(node.id, wait, RELAY_LEASE_S)
+        claimed = await queue.claim(node.id, wait, RELAY_LEASE_S, gone=request.is_disconnected)
         return JSONResponse({"requests": [{"id": rid, "envelope": env} for rid, env in claimed]})
 
     @app.post("/api/relay/answer")

@@ -260,14 +260,16 @@ class HubStore:
         return [(r.id, json.loads(r.envelope)) for r in rows]
 
     def answer(self, request_id: str, node_id: str, envelope: dict) -> bool:
-        """Store a node's answer; False if no such open request of that node exists."""
+        """Store a node's answer; False if no such open request of that node exists. A request
+        past its expiry is closed here and then, not left for the next poll's sweep: its
+        exchange has given up on it, so a late answer would be stored for no one."""
+        t = now()
+        mine = (relay_requests.c.id == request_id) & (relay_requests.c.node_id == node_id) & \
+            relay_requests.c.status.in_(("queued", "claimed"))
         with self._write() as c:
-            done = c.execute(
-                update(relay_requests)
-                .where(relay_requests.c.id == request_id, relay_requests.c.node_id == node_id,
-                       relay_requests.c.status.in_(("queued", "claimed")))
-                .values(status="answered", answer=json.dumps(envelope), answered_at=now())
-            )
+            c.execute(update(relay_requests).where(mine, relay_requests.c.expires_at < t).values(status="expired"))
+            done = c.execute(update(relay_requests).where(mine)
+                             .values(status="answered", answer=json.dumps(envelope), answered_at=t))
         return done.rowcount == 1
 
     def answer_of(self, request_id: str) -> tuple[str, dict | None]:

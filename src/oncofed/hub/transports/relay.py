@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
 from oncofed.hub.store import HubStore, NodeRecord
 
@@ -44,11 +45,16 @@ class RelayQueue:
             pass
         event.clear()
 
-    async def claim(self, node_id: str, wait: float, lease_s: float) -> list[tuple[str, dict]]:
-        """Requests for a node, waiting up to ``wait`` seconds for the first (a long poll)."""
+    async def claim(self, node_id: str, wait: float, lease_s: float,
+                    gone: Callable[[], Awaitable[bool]] | None = None) -> list[tuple[str, dict]]:
+        """Requests for a node, waiting up to ``wait`` seconds for the first (a long poll).
+        ``gone``: whether the poller has hung up; a dead node's poll claims nothing, since what
+        it claimed would wait out its lease undelivered while the hub waits for an answer."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
+            if gone is not None and await gone():
+                return []
             claimed = await asyncio.to_thread(self.store.claim, node_id, lease_s)
             left = deadline - loop.time()
             if claimed or left <= 0:
@@ -62,11 +68,14 @@ class RelayTransport:
 
     async def exchange(self, node: NodeRecord, envelope: dict, timeout: float) -> dict:
         store = self.queue.store
-        request_id = await asyncio.to_thread(store.enqueue, node.id, envelope, timeout)
-        answered = self.queue.expect(request_id)
-        self.queue.notify_queued(node.id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        # The request expires when its caller gives up, and the store refuses an answer after
+        # that: the fan-out cancels this exchange at its timeout, so the drop below may not run.
+        # Time spent waiting for a thread counts against the request's life.
+        request_id = await asyncio.to_thread(lambda: store.enqueue(node.id, envelope, deadline - loop.time()))
+        answered = self.queue.expect(request_id)
+        self.queue.notify_queued(node.id)
         try:
             while True:
                 status, answer = await asyncio.to_thread(store.answer_of, request_id)

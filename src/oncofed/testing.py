@@ -98,6 +98,7 @@ class LocalNode:
     tapped: bool = False  # added with ``tap=True``
     started_at: datetime | None = None  # when its process was last started
     tap: Tap | None = None  # its tap, once started
+    rate: dict = field(default_factory=dict)  # changes to its rate limit (node.yaml ``rate``)
     ingested: dict = field(default_factory=dict)  # dataset → the last ingest's WriteResult (version, hash, counts)
 
     def add_dataset(self, dataset_id: str, data: pd.DataFrame | str | Path, *, mapping: str | Path | None = None,
@@ -148,14 +149,17 @@ class LocalFederation:
 
     def add_node(self, name: str, *, country: str = "DE", transport: str = "direct",
                  guard: dict | None = None, analyses: list[str] | None = None,
-                 certificate: tuple[str | Path, str | Path] | None = None, tap: bool = False) -> LocalNode:
+                 certificate: tuple[str | Path, str | Path] | None = None, tap: bool = False,
+                 rate: dict | None = None) -> LocalNode:
         """``certificate``: with tls, a (cert, key) the direct node serves instead of one from the
         federation's CA, e.g. an expired one or another CA's, to see the hub refuse it.
-        ``tap``: put a ``Tap`` (plain HTTP only) on the line between the hub and this node."""
+        ``tap``: put a ``Tap`` (plain HTTP only) on the line between the hub and this node.
+        ``rate``: changes to the node's rate limit per caller (``per_minute``, ``burst``)."""
         if tap and self.tls:
             raise ValueError("a tap reads the traffic, so it works over plain HTTP only")
         node = LocalNode(name, country, transport, guard or {}, analyses,
-                         certificate=tuple(Path(p) for p in certificate) if certificate else None, tapped=tap)
+                         certificate=tuple(Path(p) for p in certificate) if certificate else None, tapped=tap,
+                         rate=rate or {})
         self.nodes[name] = node
         return node
 
@@ -254,6 +258,7 @@ class LocalFederation:
         config = home.config.model_copy(update={
             "hub": node_home.HubTrust(id=self.hub.config.id, public_key=self.hub.public_key, url=self.hub_url),
             "guard": home.config.guard.model_copy(update=node.guard),
+            "rate": home.config.rate.model_copy(update=node.rate),
             "analyses": node.analyses,
             "visas": self.visa_trust,
         })

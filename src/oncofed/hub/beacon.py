@@ -184,15 +184,19 @@ class Network:
         return beacon_info(self.hub, self.created, url)
 
     async def answer(self, path: str, query: BeaconQuery, token: str | None, passport: str | None = None,
-                     revocations: str | None = None, url: str = "") -> dict[str, Any]:
+                     revocations: str | None = None, url: str = "", caller: str | None = None) -> dict[str, Any]:
         """The merged answer of every node concerned; BeaconError for the caller's mistakes.
         A Passport goes to every node with the token, and the hub's current signed revocation
-        list with it: each node checks both itself and decides what it opens."""
+        list with it: each node checks both itself and decides what it opens. An anonymous
+        ``caller`` (its address) goes along, so that each node limits anonymous callers one
+        by one, not all of the hub's together."""
         nodes = await asyncio.to_thread(self.store.nodes)
         p = plan(path, query, nodes)
         body = {"kind": "beacon", "beacon": {"path": p.path, "query": p.query.to_body()}}
         if token is not None:
             body["token"] = token
+        elif caller is not None:
+            body["caller"] = caller
         if passport is not None:
             body["passport"] = passport
         if revocations is not None:

@@ -66,7 +66,8 @@ def router(researcher: Callable[..., tuple[str, str]]) -> APIRouter:
                     revoked = await asyncio.to_thread(access_api.revocation_list, request.app)
                 except access.AccessError:  # the hub signs no permits: nothing of its to revoke
                     revoked = None
-            body = await network.answer(path, parsed, token, passport, revoked, _base(request))
+            body = await network.answer(path, parsed, token, passport, revoked, _base(request),
+                                        caller=f"ip:{request.client.host}" if request.client else None)
         except BeaconError as e:
             headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
             return JSONResponse(responses.error(info, e.status, str(e), parsed), status_code=e.status,

@@ -169,20 +169,21 @@ def set_access(con: duckdb.DuckDBPyConnection, dataset: str, *, public: str | No
 
 
 def over_envelope(con: duckdb.DuckDBPyConnection, home: NodeHome, request: object, requester: str | None,
-                  refusal: str | None = None, grants: Mapping[str, Grant] | None = None) -> dict[str, Any]:
+                  refusal: str | None = None, grants: Mapping[str, Grant] | None = None,
+                  refusal_status: int = 401) -> dict[str, Any]:
     """A hub's Beacon request ``{"path": "/individuals", "query": <beaconRequestBody>}``,
     answered at the researcher's registered level, controlled for the datasets ``grants``
     opens (public level when the hub passes on no researcher): ``{"status": "ok", "beacon":
     <the Beacon response>, "datasets": {dataset: content hash}}``; a request the node will not
-    answer (``refusal``: the token's or the Passport's fault) is ``"refused"`` with the reason
-    and the Beacon error."""
+    answer (``refusal``: the token's or the Passport's fault, 401, or too many requests, 429)
+    is ``"refused"`` with the reason and the Beacon error."""
     beacon = beacon_info(home)
     caller = Caller("registered", requester, grants or {}) if requester is not None else Caller("public")
     path = str(request.get("path", "")) if isinstance(request, dict) else ""
     route = Route(path.strip("/") or "?")
     try:
         if refusal is not None:
-            raise BeaconError(refusal, 401)
+            raise BeaconError(refusal, refusal_status)
         if not isinstance(request, dict):
             raise BeaconError('beacon: expected {"path": "/individuals", "query": <beaconRequestBody>}')
         found = route_of(path)

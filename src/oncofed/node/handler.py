@@ -37,6 +37,7 @@ from oncofed.store.store import Store
 log = logging.getLogger(__name__)
 
 ANSWERED_MAX = 100_000
+CALLER_MAX = 200  # characters of an anonymous caller's name the hub may pass
 AUDIT_LAST, AUDIT_MAX = 100, 1000  # audit entries a steward's request gets by default, at most
 
 
@@ -99,17 +100,17 @@ class Node:
         if kind == "catalogue":  # public metadata, like ping: no token, nothing to audit
             return catalogue.answer(self.home, self.con, body) | {"datasets": self._versions(None)}
         if kind == "beacon":  # at the researcher's level, public without a token (node.beacon audits it)
-            requester, refusal, grants = None, None, {}
+            requester, refusal, status, grants = None, None, 401, {}
             try:
                 token = body.get("token")
                 requester = None if token is None else self._requester(token)
-                self.buckets.take(requester or f"anonymous via {self.home.config.hub.id}")
+                self.buckets.take(requester or _anonymous(self.home.config.hub.id, body.get("caller")))
                 if isinstance(body.get("revocations"), str):
                     self.permits.offer(body["revocations"])
                 grants = self.grants(requester, body.get("passport"))
             except (Refused, tokens.TokenError, RateLimited) as e:
-                requester, refusal = None, str(e)
-            return beacon.over_envelope(self.con, self.home, body.get("beacon"), requester, refusal, grants)
+                requester, refusal, status = None, str(e), 429 if isinstance(e, RateLimited) else 401
+            return beacon.over_envelope(self.con, self.home, body.get("beacon"), requester, refusal, grants, status)
         if kind == "audit":
             return self._audit(body)
         if kind != "analysis":
@@ -226,6 +227,14 @@ def _covered(con: duckdb.DuckDBPyConnection, requester: str, data: cohorts.Selec
         raise GuardRefusal(f"fewer than {policy.min_cell} of this cohort's individuals lack a value for a variable "
                            "the analysis uses, so an answer without them could single them out (differencing guard)")
     return [cohort, differencing.check(con, requester, analysed, policy)]
+
+
+def _anonymous(hub: str, caller: object) -> str:
+    """An anonymous caller's rate-limit bucket: the hub's word for who it is (its address, in
+    the hub's signed envelope), or one bucket for every anonymous caller of that hub."""
+    if isinstance(caller, str) and 0 < len(caller) <= CALLER_MAX:
+        return f"anonymous via {hub}: {caller}"
+    return f"anonymous via {hub}"
 
 
 def _current(store: Store) -> dict[str, str]:

@@ -741,8 +741,9 @@ def _analyse(hub: str, token: str, ca: Path | None, name: str, params: dict, dat
     from oncofed.hub.portal_results import tables  # the portal's tables: withheld counts never as numbers
 
     for shown in tables(result.raw):
-        t = Table(*shown["columns"], title=shown["title"])
-        for row in shown["rows"]:
+        columns, rows = _fitting(shown["columns"], shown["rows"], out.width)
+        t = Table(*columns, title=shown["title"])
+        for row in rows:
             t.add_row(*row)
         out.print(t)
     for note in result.result.get("notes") or []:
@@ -754,6 +755,17 @@ def _analyse(hub: str, token: str, ca: Path | None, name: str, params: dict, dat
     out.print(t)
     out.print(f"run {result.run_id}; its provenance (RO-Crate, zipped): "
               f"{hub.rstrip('/')}/api/analyses/{result.run_id}/provenance", soft_wrap=True)
+
+
+def _fitting(columns: list[str], rows: list[list[str]], width: int) -> tuple[list[str], list[list[str]]]:
+    """A table as printed: turned on its side when it is too wide for the terminal and has
+    fewer rows than columns (a Cox model's 11 statistics of 2 covariates), so no number is
+    cut short."""
+    needed = sum(max(len(str(c)), *(len(str(r[i])) for r in rows)) + 3 for i, c in enumerate(columns)) + 1
+    if needed <= width or len(rows) >= len(columns) - 1:
+        return columns, rows
+    return ([columns[0], *(r[0] for r in rows)],
+            [[name, *(r[i] for r in rows)] for i, name in enumerate(columns[1:], start=1)])
 
 
 @_command(analyse_app, "count")

@@ -55,9 +55,9 @@ class Node:
     buckets: Buckets
     versions: dict[str, str]  # dataset → content hash; the node holds the store, so only ``store`` changes it
     replay: envelope.ReplayCache = field(default_factory=envelope.ReplayCache)
-    # (requester, cohort fingerprint) answered and remembered since the node started: asking
-    # again for the same cohort of the same data (every round of a Cox fit) differs by none
-    answered: set[tuple[str, str]] = field(default_factory=set)
+    # (requester, cohort fingerprint, variables used) answered and remembered since the node
+    # started: asking again about the same individuals (every round of a Cox fit) differs by none
+    answered: set[tuple[str, str, tuple[str, ...]]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -65,6 +65,7 @@ class Node:
         if home.config.hub is None:
             raise OncofedError(f"node {home.id} trusts no hub yet: run `oncofed node trust-hub` first")
         store = home.store()
+        registry.all()  # load the analyses (and scipy) now, not in the first researcher's request
         return cls(home, store.con, Permits(home.id, home.config.hub.id, home.config.visas),
                    Buckets(home.config.rate), _current(store))
 

@@ -6,6 +6,7 @@ revoked. Every route × every kind of caller is in ``test_authorization_matrix.p
 from datetime import timedelta
 
 import httpx
+import pandas as pd
 import pytest
 
 from beacon.conformance import check_answer
@@ -103,6 +104,8 @@ def test_the_approved_dataset_opens_at_record_level_the_rejected_one_does_not(fe
     check_answer(through_hub, "individuals")
     assert record_datasets(through_hub) == {"a:lung"}
     assert through_hub["info"]["nodes"]["b"]["granularity"] == "count"  # colon: the registered level only
+    colon = pd.read_csv(DATA / "colon/colon.csv")
+    assert through_hub["info"]["nodes"]["b"]["count"] == colon["id"].nunique()  # shown beside a's records
     direct = beacon(node_url(fed, "a"), fed.token, passport).json()
     check_answer(direct, "individuals")
     assert record_datasets(direct) == {"lung"}

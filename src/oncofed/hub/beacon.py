@@ -159,6 +159,11 @@ def _status(o: NodeOutcome) -> dict[str, Any]:
     beacon = (o.body or {}).get("beacon") if o.status == OK else None
     if beacon:
         out["granularity"] = beacon["meta"]["returnedGranularity"]
+        summary = beacon.get("responseSummary") or {}
+        if "exists" in summary:  # what the node released to this caller, kept when the records of others are shown
+            out["exists"] = summary["exists"]
+        if summary.get("numTotalResults") is not None:
+            out["count"] = summary["numTotalResults"]
     return out
 
 

@@ -5,7 +5,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
-CHECKS = [checks.not_a_server_error, checks.response_schema_conformance, checks.content_type_conformance]
+CHECKS = [checks.not_a_server_error, checks.response_schema_conformance, checks.content_type_conformance,
+          checks.status_code_conformance]
 
 
 def fuzz(app, headers: dict, examples: int = 25) -> list[str]:

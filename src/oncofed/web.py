@@ -12,6 +12,7 @@ from fastapi import FastAPI, HTTPException, Request
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from oncofed import tls
 
@@ -65,6 +66,27 @@ async def json_object(request: Request) -> dict:
     if not isinstance(data, dict):
         raise HTTPException(400, "expected a JSON object")
     return data
+
+
+class Error(BaseModel):
+    """The body of every error either service answers outside Beacon (``error_handlers``)."""
+
+    error: str
+
+
+_MEANINGS = {
+    400: "The request is malformed", 401: "No valid credentials (token or signed envelope)",
+    403: "The caller may not do this", 404: "No such thing, or none the caller may see",
+    406: "None of the accepted formats can be served", 409: "Not possible in its current state",
+    413: "The request body is too large", 422: "The request is invalid",
+    502: "A node answered with an error", 504: "A node did not answer in time",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict]:
+    """The OpenAPI ``responses`` of a route's error statuses, each an ``Error``; 413 (``LimitBody``)
+    and 422 (the request's parameters) may answer any route."""
+    return {s: {"model": Error, "description": _MEANINGS[s]} for s in sorted({413, 422, *statuses})}
 
 
 def error_handlers(app: FastAPI) -> None:

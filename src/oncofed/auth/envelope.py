@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from pydantic import BaseModel
 
 from oncofed.auth import keys
 from oncofed.errors import OncofedError
@@ -87,6 +88,18 @@ def canonical(value: Any) -> bytes:
     """The one byte string signed and hashed for a JSON value (see the module docstring)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
+
+
+class Sealed(BaseModel):
+    """An envelope as it travels (the members above), for the HTTP routes that carry one."""
+
+    sender: str
+    recipient: str
+    nonce: str
+    issued_at: int
+    reply_to: str | None = None
+    body: dict[str, Any]
+    signature: str
 
 
 def seal(body: Mapping[str, Any], sender: str, recipient: str, private_key: keys.PrivateKey, *,

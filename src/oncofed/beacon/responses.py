@@ -73,6 +73,15 @@ def collections(meta: dict, records: list[dict], total: int) -> dict[str, Any]:
             "response": {"collections": records}}
 
 
+# the statuses a Beacon endpoint (a node's or the hub's) may answer besides 200, for the OpenAPI
+# description; their bodies are Beacon error documents (a 413 is ``web.LimitBody``'s), checked
+# against the Beacon v2 schemas, not described again here
+ERRORS: dict[int | str, dict] = {s: {"description": d} for s, d in (
+    (400, "Malformed Beacon request"), (401, "No valid researcher token or Passport"),
+    (403, "Refused"), (404, "No such entry or endpoint"), (413, "The request body is too large"),
+    (429, "Too many requests: try again later"))}
+
+
 def error(beacon: BeaconInfo, status: int, message: str, query: BeaconQuery | None = None) -> dict[str, Any]:
     return {"meta": meta(beacon, query or BeaconQuery(), None, "boolean"),
             "error": {"errorCode": status, "errorMessage": message}}

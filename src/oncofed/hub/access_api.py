@@ -20,15 +20,86 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from oncofed.auth import visas
 from oncofed.hub import access, catalogue, identity
 from oncofed.model import duo
-from oncofed.hub.access import AccessStore, Decision, Item, NewRequest
+from oncofed.hub.access import AccessStore, Decision, Item, NewRequest, Purpose
 from oncofed.hub.identity import IdentityError
 from oncofed.hub.identity_api import Who
+from oncofed.web import errors
 
 PERMIT_TYPE = visas.CONTROLLED
+
+
+class Event(BaseModel):
+    """One step in an item's history."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    actor: str
+    at: str
+    from_: str | None = Field(alias="from")
+    to: str
+    note: str | None
+
+
+class Consent(BaseModel):
+    """Whether the dataset's consent (DUO codes, as harvested) allows the request's purpose;
+    unknown (with the reason) when its dataset is not in the catalogue."""
+
+    known: bool
+    reason: str | None = None
+    codes: list[str] | None = None
+    allowed: bool | None = None
+    reasons: list[str] | None = None
+    conditions: list[str] | None = None
+
+
+class RequestItem(BaseModel):
+    """One dataset of a request; its state is one of ``access.State``, or expired."""
+
+    id: str
+    node: str
+    dataset: str
+    state: str
+    permit: str | None
+    permit_expires_at: str | None
+    updated_at: str
+    history: list[Event]
+
+
+class AccessRequest(BaseModel):
+    id: str
+    requester: str
+    purpose: Purpose
+    created_at: str
+    items: list[RequestItem]
+
+
+class CheckedItem(RequestItem):
+    consent: Consent
+
+
+class CheckedRequest(AccessRequest):
+    """A request with each item's consent check: what a DAC decides on."""
+
+    items: list[CheckedItem]
+
+
+class PermitVisa(BaseModel):
+    permit: str
+    visa: str = Field(description="a GA4GH ControlledAccessGrants visa (JWT)")
+    expires_at: str
+
+
+class Passport(BaseModel):
+    passport: str = Field(description="a GA4GH Passport (JWT)")
+    expires_at: str
+
+
+class Revocations(BaseModel):
+    revocations: str = Field(description="the signed revocation list (JWT)")
 
 
 def _service(request: Request | FastAPI) -> tuple[identity.HubIdentity, AccessStore]:
@@ -77,9 +148,9 @@ def _now() -> datetime:
 
 
 def router() -> APIRouter:
-    api = APIRouter(tags=["access"])
+    api = APIRouter(tags=["access"], responses=errors(400, 401, 403, 404, 409))
 
-    @api.post("/api/access/requests", status_code=201)
+    @api.post("/api/access/requests", status_code=201, response_model=AccessRequest)
     def create(body: NewRequest, who: Who, request: Request) -> dict:
         """Ask for one or many datasets (NODE/DATASET) at once; each goes to its own DAC."""
         ident, store = _service(request)
@@ -88,7 +159,7 @@ def router() -> APIRouter:
             request_id = store.create(who, body, lambda n, d: bool(ident.identities.members("dac", f"{n}/{d}")), at)
             return store.request(request_id, who, at)
 
-    @api.get("/api/access/requests")
+    @api.get("/api/access/requests", response_model=list[AccessRequest])
     def requests(who: Who, request: Request, mine: bool = False,
                  state: Annotated[str | None, Query(description="only requests with an item in this state")] = None,
                  ) -> list[dict]:
@@ -96,7 +167,7 @@ def router() -> APIRouter:
         _, store = _service(request)
         return store.requests(who, _now(), mine=mine, state=state)
 
-    @api.get("/api/access/requests/{request_id}")
+    @api.get("/api/access/requests/{request_id}", response_model=CheckedRequest, response_model_exclude_unset=True)
     def show(request_id: str, who: Who, request: Request) -> dict:
         """One request, and for each dataset whether its consent (DUO codes, as harvested into
         the catalogue) allows the declared purpose, and why: the facts a DAC decides on."""
@@ -106,7 +177,7 @@ def router() -> APIRouter:
         return shown | {"items": [i | {"consent": consent(request.app, shown["purpose"], i["node"], i["dataset"])}
                                   for i in shown["items"]]}
 
-    @api.post("/api/access/items/{item_id}/decisions")
+    @api.post("/api/access/items/{item_id}/decisions", response_model=AccessRequest)
     def decide(item_id: str, body: Decision, who: Who, request: Request) -> dict:
         """One step for one dataset of a request; answers the whole request as it now stands."""
         ident, store = _service(request)
@@ -123,7 +194,7 @@ def router() -> APIRouter:
             item = store.decide(item_id, body, who, _now(), sign)
             return store.request(item.request_id, who, _now())
 
-    @api.get("/api/access/items/{item_id}/permit")
+    @api.get("/api/access/items/{item_id}/permit", response_model=PermitVisa)
     def permit(item_id: str, who: Who, request: Request) -> dict:
         """The signed visa of an approved item, for its requester."""
         _, store = _service(request)
@@ -138,7 +209,7 @@ def router() -> APIRouter:
             p = held[item.permit]
             return {"permit": p.jti, "visa": p.visa, "expires_at": p.expires_at.isoformat()}
 
-    @api.get("/api/access/passport")
+    @api.get("/api/access/passport", response_model=Passport)
     def passport(who: Who, request: Request) -> dict:
         """A Passport for the caller, signed by the hub, carrying their permits in force (and,
         when they came with an external identity, a LinkedIdentities visa joining it to them)."""
@@ -156,14 +227,14 @@ def router() -> APIRouter:
                                          visas=carried, ttl_s=ttl, now=at)
             return {"passport": token, "expires_at": datetime.fromtimestamp(int(at) + ttl, timezone.utc).isoformat()}
 
-    @api.get("/api/access/revocations")
+    @api.get("/api/access/revocations", response_model=Revocations)
     def revocations(request: Request) -> dict:
         """Public: the permits revoked before their end, signed; a node relies on one list for
         ``revocations_ttl_s`` seconds and must fetch a new one before then."""
         with _as_http():
             return {"revocations": revocation_list(request.app)}
 
-    @api.get("/api/access/trust")
+    @api.get("/api/access/trust", response_model=visas.TrustConfig)
     def trust(request: Request) -> dict:
         """Public: the trust configuration a node needs to believe this hub's permits. A node
         should take it from its operator (``oncofed hub visa-trust``), not from the network."""

@@ -8,16 +8,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from oncofed.analysis import registry
 from oncofed.auth import envelope, tokens
+from oncofed.auth.envelope import Sealed
 from oncofed.errors import OncofedError
 from oncofed.hub import access_api, identity, identity_api
 from oncofed.hub import beacon_api, catalogue_api, provenance_api
@@ -27,7 +28,7 @@ from oncofed.hub.coordinator import Coordinator, RunRequest
 from oncofed.hub.store import HubStore, HubStoreError, NodeRecord
 from oncofed.hub.transports.direct import DirectTransport
 from oncofed.hub.transports.relay import RelayQueue, RelayTransport
-from oncofed.web import LimitBody, async_client, error_handlers, json_object
+from oncofed.web import Error, LimitBody, async_client, error_handlers, errors, json_object
 
 MAX_BODY = 1 << 20  # 1 MiB: no legitimate request is larger
 EXCHANGED_TOKEN_TTL = timedelta(minutes=15)  # a hub token standing in for an external one
@@ -38,6 +39,78 @@ RELAY_LEASE_S = 60.0  # a claimed request not answered by then goes to the next 
 class RelayAnswer(BaseModel):
     request_id: str
     envelope: dict
+
+
+class HubInfo(BaseModel):
+    """What a node needs to trust this hub."""
+
+    id: str
+    name: str
+    public_key: str = Field(description="Ed25519, base64url: the key the hub signs tokens and envelopes with")
+
+
+class NodeHealth(BaseModel):
+    """A registered node, and how the hub last found it."""
+
+    id: str
+    name: str
+    country: str
+    transport: str = Field(description="direct | relay")
+    url: str | None
+    last_seen: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+class Analysis(BaseModel):
+    name: str
+    version: str
+
+
+class NodePart(BaseModel):
+    """One node's part in a run, as the researcher sees it (``fanout.Outcome.public``)."""
+
+    status: str = Field(description="ok, refused, error, timed out, ...")
+    seconds: float
+    round: int
+    reason: str | None = None
+    datasets: dict[str, Any] | None = Field(None, description="the versions of the datasets it used")
+    min_cell: int | None = Field(None, description="its smallest count shown: what '< k' means for its counts")
+
+
+class Run(BaseModel):
+    """An analysis run: 202 while running, 200 when done, 422 when it failed."""
+
+    run: str
+    status: str = Field(description="running | done | failed")
+    analysis: str
+    version: str
+    result: dict[str, Any] | None = Field(description="the analysis's own result, once done")
+    error: str | None
+    per_node: dict[str, NodePart]
+    created_at: datetime
+    updated_at: datetime
+
+
+class RelayRequest(BaseModel):
+    id: str
+    envelope: Sealed
+
+
+class RelayWork(BaseModel):
+    """The sealed requests waiting for the polling node (none if none came in time)."""
+
+    requests: list[RelayRequest]
+
+
+class RelayStored(BaseModel):
+    stored: bool
+
+
+RUN_RESPONSES: dict[int | str, dict] = {
+    **errors(400, 401), 200: {"model": Run, "description": "The run, done"},
+    202: {"model": Run, "description": "The run, still running"},
+    422: {"model": Run | Error, "description": "The run failed, or the request is invalid"}}
 
 
 def researcher(request: Request, authorization: Annotated[str | None, Header()] = None) -> tuple[str, str]:
@@ -98,20 +171,20 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
     async def _bad_request(request: Request, e: OncofedError):
         return JSONResponse({"error": str(e)}, status_code=400)
 
-    @app.get("/api/hub")
+    @app.get("/api/hub", response_model=HubInfo)
     def hub_info() -> dict:
         """Public: what a node needs to trust this hub."""
         return hub.info()
 
-    @app.get("/api/nodes")
+    @app.get("/api/nodes", response_model=list[NodeHealth], tags=["nodes"], responses=errors(401))
     def nodes(who: Researcher) -> list[dict]:
         return [_health(n) for n in store.nodes()]
 
-    @app.get("/api/analyses")
+    @app.get("/api/analyses", response_model=list[Analysis], tags=["analyses"], responses=errors(401))
     def analyses(who: Researcher) -> list[dict]:
         return [{"name": a.name, "version": a.version} for a in registry.all()]
 
-    @app.post("/api/analyses")
+    @app.post("/api/analyses", tags=["analyses"], responses=RUN_RESPONSES)
     async def run(request: RunRequest, who: Researcher,
                   wait: Annotated[float, Query(ge=0, le=600)] = 60) -> JSONResponse:
         coordinator: Coordinator = app.state.coordinator
@@ -119,7 +192,7 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
         await coordinator.wait(run_id, wait)
         return _run_response(store.run(run_id))
 
-    @app.get("/api/analyses/{run_id}")
+    @app.get("/api/analyses/{run_id}", tags=["analyses"], responses=errors(404) | RUN_RESPONSES)
     async def run_status(run_id: str, who: Researcher,
                          wait: Annotated[float, Query(ge=0, le=600)] = 0) -> JSONResponse:
         run = store.run(run_id)
@@ -144,7 +217,7 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
             raise HTTPException(401, f"relay message refused: {e}") from None
         return signer[0], body
 
-    @app.post("/api/relay/poll")
+    @app.post("/api/relay/poll", tags=["relay"], responses={200: {"model": RelayWork}, **errors(400, 401)})
     async def relay_poll(request: Request, wait: Annotated[float, Query(ge=0, le=60)] = POLL_WAIT_S) -> JSONResponse:
         node, body = node_envelope(await json_object(request), poll_replay)
         if body.get("kind") != "poll":
@@ -155,7 +228,8 @@ def create_app(home_path: Path | None = None, db: str | None = None) -> FastAPI:
         claimed = await queue.claim(node.id, wait, RELAY_LEASE_S, gone=request.is_disconnected)
         return JSONResponse({"requests": [{"id": rid, "envelope": env} for rid, env in claimed]})
 
-    @app.post("/api/relay/answer")
+    @app.post("/api/relay/answer", tags=["relay"],
+              responses={200: {"model": RelayStored}, **errors(400, 401, 409)})
     async def relay_answer(request: Request) -> JSONResponse:
         try:
             answer = RelayAnswer.model_validate(await json_object(request))

@@ -78,7 +78,7 @@ def router(researcher: Callable[..., tuple[str, str]]) -> APIRouter:
         for method in ("GET", "POST"):  # a route per method: each its own OpenAPI operation
             name = "".join(c if c.isalnum() else "_" for c in path.removeprefix("/api/")) or "root"
             api.add_api_route(path, endpoint, methods=[method], operation_id=f"beacon_{name}_{method.lower()}",
-                              **options)
+                              responses=responses.ERRORS, **options)
 
     for name in responses.DOCUMENTS:
         route(f"/api/{name}".rstrip("/"), document, include_in_schema=bool(name))

@@ -36,6 +36,7 @@ import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 
 from oncofed.auth import envelope, tokens
 from oncofed.hub import catalogue_search, identity, portal_cohort, portal_results
@@ -45,6 +46,7 @@ from oncofed.hub.identity import Caller
 from oncofed.hub.identity_api import Who
 from oncofed.hub.store import HubStoreError
 from oncofed.model import duo, vocabulary
+from oncofed.web import errors
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -119,6 +121,56 @@ async def to_sign_in(request: Request, _: SignInFirst) -> RedirectResponse:
     return RedirectResponse("/portal/login?" + urlencode({"next": here}), status_code=303)
 
 
+class AuditEntry(BaseModel):
+    """One entry of a node's hash-chained audit log (``node.audit``)."""
+
+    seq: int
+    at: str
+    requester: str | None
+    kind: str
+    outcome: str = Field(description="released, refused or error")
+    request_digest: str
+    datasets: dict[str, Any]
+    reason: str | None
+    released: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditLog(BaseModel):
+    node: str
+    entries: list[AuditEntry]
+
+
+class NodeCount(BaseModel):
+    """A node's count as the portal shows it: a withheld one as "< k", never its value."""
+
+    node: str
+    status: str
+    reason: str | None
+    shown: str
+    datasets: dict[str, Any] | None = Field(None, description="the versions of the datasets counted")
+
+
+class VariantCounts(BaseModel):
+    """Per node, the individuals carrying the variant, through the Beacon network."""
+
+    nodes: list[NodeCount] | None = None
+    request: dict[str, Any] | None = Field(None, description="a Beacon request asking all of them")
+    errors: list[str]
+
+
+class CohortCounts(BaseModel):
+    """The cohort builder's counts; ``total`` only once the count run is done."""
+
+    request: dict[str, Any] = Field(description="the count analysis's request (POST /api/analyses)")
+    errors: list[str]
+    run: str | None = None
+    nodes: list[NodeCount] | None = None
+    total: str | None = None
+    variant: VariantCounts | None = None
+
+
 def router(researcher: Any) -> APIRouter:
     """The portal's routes and the API routes it adds (a node's audit log, for its steward;
     the cohort builder's counts); ``researcher`` is the hub's check of a researcher token."""
@@ -128,7 +180,8 @@ def router(researcher: Any) -> APIRouter:
 
     # the API routes the portal needed -----------------------------------------------------
 
-    @api.get("/api/nodes/{node_id}/audit", tags=["nodes"])
+    @api.get("/api/nodes/{node_id}/audit", tags=["nodes"],
+             responses={200: {"model": AuditLog}, **errors(401, 403, 404, 502, 504)})
     async def node_audit(request: Request, node_id: str, who: Who,
                          last: Annotated[int, Query(ge=1, le=1000)] = 100,
                          me: tuple[str, str] = Depends(researcher)) -> JSONResponse:
@@ -149,7 +202,7 @@ def router(researcher: Any) -> APIRouter:
             return JSONResponse({"error": f"node {node_id}: {outcome.status}: {outcome.reason}"}, status_code=code)
         return JSONResponse({"node": node_id, "entries": outcome.body["entries"]})
 
-    @api.get("/api/cohort/counts", tags=["analyses"])
+    @api.get("/api/cohort/counts", tags=["analyses"], responses={200: {"model": CohortCounts}, **errors(401)})
     async def cohort_counts(
             request: Request, who: Who,
             dataset: Annotated[list[str], Query(description="a dataset id (repeated); none: every dataset")] = [],

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from oncofed.hub import identity, provenance
 from oncofed.hub.store import HubStore
+from oncofed.web import errors
 
 
 def context(request: Request, store: HubStore, requester: str) -> provenance.Context:
@@ -32,7 +33,8 @@ def router(researcher: Any) -> APIRouter:
 
     @api.get("/api/analyses/{run_id}/provenance", response_class=Response,
              responses={200: {"content": {"application/zip": {}},
-                              "description": "The run's RO-Crate (Workflow Run Crate profile), zipped"}})
+                              "description": "The run's RO-Crate (Workflow Run Crate profile), zipped"},
+                        **errors(401, 404, 409)})
     async def run_provenance(run_id: str, request: Request, who: tuple[str, str] = Depends(researcher)) -> Response:
         store: HubStore = request.app.state.store
         run = await asyncio.to_thread(store.run, run_id)

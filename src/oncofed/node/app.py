@@ -7,6 +7,7 @@ import contextlib
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from oncofed.auth import envelope
@@ -15,9 +16,18 @@ from oncofed.node import beacon_api
 from oncofed.node import catalogue_api
 from oncofed.node.handler import Node
 from oncofed.node.home import NodeHome
-from oncofed.web import LimitBody, error_handlers, json_object
+from oncofed.web import LimitBody, error_handlers, errors, json_object
 
 MAX_BODY = 1 << 20
+
+
+class NodeInfo(BaseModel):
+    """What a hub needs to register this node."""
+
+    id: str
+    name: str
+    country: str = Field(description="ISO 3166 alpha-2")
+    public_key: str = Field(description="Ed25519, base64url: the key the node signs its answers with")
 
 
 def create_app(home: NodeHome) -> FastAPI:
@@ -39,12 +49,13 @@ def create_app(home: NodeHome) -> FastAPI:
     async def _refused(request: Request, e: envelope.EnvelopeError):
         return JSONResponse({"error": f"request refused: {e}"}, status_code=401)
 
-    @app.get("/node/info")
+    @app.get("/node/info", response_model=NodeInfo, tags=["hub"])
     def info() -> dict:
         """Public: what a hub needs to register this node."""
         return home.info()
 
-    @app.post("/node/requests")
+    @app.post("/node/requests", tags=["hub"], responses={
+        200: {"model": envelope.Sealed, "description": "The node's sealed answer"}, **errors(400, 401)})
     async def requests(request: Request) -> JSONResponse:
         return JSONResponse(await run_in_threadpool(node.handle, await json_object(request)))
 

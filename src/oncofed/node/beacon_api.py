@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from oncofed.auth import tokens
+from oncofed.beacon import responses
 from oncofed.beacon.errors import BeaconError
 from oncofed.beacon.request import PASSPORT_HEADER, parse_body, parse_get
 from oncofed.node import beacon
@@ -55,7 +56,8 @@ def router(node: Node) -> APIRouter:
 
     for method in ("GET", "POST"):  # a route per method, so each has its own OpenAPI operation
         api.add_api_route("", endpoint, methods=[method], include_in_schema=False)
-        api.add_api_route("/{path:path}", endpoint, methods=[method], operation_id=f"beacon_{method.lower()}")
+        api.add_api_route("/{path:path}", endpoint, methods=[method], operation_id=f"beacon_{method.lower()}",
+                          responses=responses.ERRORS)
     return api
 
 

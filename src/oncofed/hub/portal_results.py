@@ -139,7 +139,7 @@ def tables(run: dict) -> list[dict]:
         s.index = [label(i) for i in s.index]
         out.append(_table("Coefficients", s, "covariate"))
     elif kind == "crosstab":
-        table = _crosstab(run)
+        table = results.CrosstabResult(run).table
         table.index = [label(i) for i in table.index]
         table.columns = [label(c) for c in table.columns]
         out.append(_table(f"{result['row']} × {result['column']}", table, result["row"]))
@@ -171,19 +171,12 @@ def csv(run: dict) -> str:
     elif kind in ("cox", "glm"):
         frame = results.Result(run).summary
     elif kind == "crosstab":
-        frame = _crosstab(run)
+        frame = results.CrosstabResult(run).table
     else:
         rows = tables(run)
         frame = pd.DataFrame(rows[0]["rows"], columns=rows[0]["columns"]) if rows else pd.DataFrame()
         return frame.to_csv(index=False)
     return frame.to_csv()
-
-
-def _crosstab(run: dict) -> pd.DataFrame:
-    """The crosstab as the hub sent it (every node's table is released whole or refused)."""
-    t = run["result"]["table"]
-    return pd.DataFrame(t["data"], index=pd.Index(t["index"], name=t.get("index_name")), columns=t["columns"],
-                        dtype=object)
 
 
 def _table(title: str, frame: pd.DataFrame, index_name: str) -> dict:

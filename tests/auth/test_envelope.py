@@ -162,3 +162,26 @@ def test_the_replay_cache_admits_a_nonce_once_under_concurrency():
     for t in threads:
         t.join()
     assert len(accepted) == 1
+
+
+def test_an_envelope_given_a_longer_life_stays_good_until_it_ends():
+    sealed = envelope.seal(BODY, "hub", "node-a", HUB, life_s=120, now=NOW)
+    assert sealed["expires_at"] == NOW + 120
+    cache = ReplayCache()
+    assert open_at(sealed, now=NOW + 119, cache=cache) == BODY
+    with pytest.raises(envelope.Replay):  # its nonce is held as long as it is good
+        open_at(sealed, now=NOW + 120, cache=cache)
+    with pytest.raises(envelope.Expired, match="more than the 120 s its sender allowed"):
+        open_at(sealed, now=NOW + 121)
+    # within the skew window a life adds nothing: the envelope stays as it was
+    assert "expires_at" not in envelope.seal(BODY, "hub", "node-a", HUB, life_s=30, now=NOW)
+    assert envelope.seal(BODY, "hub", "node-a", HUB, life_s=10**6, now=NOW)["expires_at"] == NOW + envelope.MAX_LIFE_S
+
+
+@pytest.mark.parametrize("expires_at", [NOW - 1, NOW + envelope.MAX_LIFE_S + 1, True])
+def test_a_life_before_its_issue_or_beyond_the_limit_is_refused(expires_at):
+    sealed = envelope.seal(BODY, "hub", "node-a", HUB, now=NOW)
+    unsigned = {k: v for k, v in sealed.items() if k != "signature"} | {"expires_at": expires_at}
+    signed = {**unsigned, "signature": keys.b64url_encode(HUB.sign(envelope.canonical(unsigned)))}
+    with pytest.raises(envelope.MalformedEnvelope, match="expires_at"):
+        open_at(signed)

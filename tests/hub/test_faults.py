@@ -175,15 +175,17 @@ def test_a_relay_answer_after_the_nodes_timeout_is_refused_and_nothing_is_stored
 
 
 def test_a_queued_relay_request_survives_a_hub_restart_as_the_same_request(lf):
-    lf.set_timeout("c", 60)  # as long as a request may wait: its envelope is stale after 60 s
+    lf.set_timeout("c", 90)  # longer than an envelope's skew window (60 s)
     lf.kill_node("c")  # its request will wait in the queue
     lf.nodes["c"].tap.wait_idle()  # the poll c left open has ended, as c's death ends it without a tap
-    response = run(lf, {"analysis": "count", "timeout_s": 60}, wait=1)
+    response = run(lf, {"analysis": "count", "timeout_s": 90}, wait=1)
     assert response.status_code == 202
     run_id = response.json()["run"]
     (queued,) = queued_for(lf, "c", run_id)
-    nonce = json.loads(queued.envelope)["nonce"]
+    sealed = json.loads(queued.envelope)
+    nonce = sealed["nonce"]
     assert queued.status == "queued"
+    assert sealed["expires_at"] - sealed["issued_at"] == 90  # good as long as the hub waits, not 60 s
     lf.restart_hub()
     lf.start_node("c")
     final = run_status(lf, run_id)

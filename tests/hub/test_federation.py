@@ -3,6 +3,7 @@ and the relay transport, on SQLite and on PostgreSQL."""
 
 import concurrent.futures
 import json
+import time
 
 import httpx
 import pandas as pd
@@ -268,6 +269,25 @@ def test_a_node_refuses_forged_and_replayed_requests(lung):
     assert httpx.post(url, json=genuine).status_code == 200
     replayed = httpx.post(url, json=genuine)
     assert replayed.status_code == 401 and "already received" in replayed.json()["error"]
+
+
+def test_a_node_takes_a_request_after_the_skew_window_while_the_hub_still_waits(lung):
+    """A relay node may poll more than 60 s after the hub queued a request with a longer
+    timeout; the hub's envelope says how long it stands by the request."""
+    from oncofed.auth import envelope
+
+    url = f"http://127.0.0.1:{lung.nodes['a'].port}/node/requests"
+    issued = time.time() - 90
+
+    def sent(**life) -> httpx.Response:
+        return httpx.post(url, json=envelope.seal({"kind": "ping"}, lung.hub.config.id, "a", lung.hub.private_key,
+                                                  now=issued, **life))
+
+    assert sent(life_s=120).status_code == 200
+    stale = sent()
+    assert stale.status_code == 401 and "more than the 60 s allowed" in stale.json()["error"]
+    over = sent(life_s=80)
+    assert over.status_code == 401 and "more than the 80 s its sender allowed" in over.json()["error"]
 
 
 def bad_token(lung, problem: str) -> str:

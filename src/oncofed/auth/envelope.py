@@ -6,6 +6,11 @@ an envelope but cannot alter, redirect or replay it unnoticed. An envelope is a 
     sender, recipient   ids of the signer and of the one party that may open it
     nonce               16 random bytes, base64url: with issued_at, makes every envelope unique
     issued_at           integer Unix seconds; accepted within ``max_skew_s`` either side of now
+    expires_at          (optional) integer Unix seconds: the sender stands by the envelope until
+                        then, at most ``MAX_LIFE_S`` after issued_at. A request queued for a relay
+                        node may wait longer than the skew window before the node polls; the hub
+                        says how long it still waits for the answer, and the node accepts the
+                        request until then (or the skew window, whichever ends later)
     reply_to            (answers only, optional) the nonce of the request this answers
     body                a JSON object
     signature           Ed25519 over ``canonical`` of all the other members, base64url
@@ -18,13 +23,14 @@ outside the Basic Multilingual Plane could differ, which matters only to a non-P
 
 Nonces live in memory in the receiving process (``ReplayCache``), each only as long as its
 envelope could pass the time check; after a restart, an envelope seen in the last
-``max_skew_s`` seconds could be replayed once.
+``max_skew_s`` seconds (or before its ``expires_at``) could be replayed once.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+import math
 import secrets
 import threading
 import time
@@ -38,8 +44,9 @@ from oncofed.auth import keys
 from oncofed.errors import OncofedError
 
 MAX_SKEW_S = 60
+MAX_LIFE_S = 900  # the longest a hub waits for a node (600 s) and then some
 _REQUIRED = {"sender": str, "recipient": str, "nonce": str, "issued_at": int, "body": dict, "signature": str}
-_OPTIONAL = {"reply_to": str}
+_OPTIONAL = {"reply_to": str, "expires_at": int}
 
 KeySource = Callable[[str], keys.PublicKey | str | Mapping[str, object] | None]
 
@@ -97,21 +104,26 @@ class Sealed(BaseModel):
     recipient: str
     nonce: str
     issued_at: int
+    expires_at: int | None = None
     reply_to: str | None = None
     body: dict[str, Any]
     signature: str
 
 
 def seal(body: Mapping[str, Any], sender: str, recipient: str, private_key: keys.PrivateKey, *,
-         reply_to: str | None = None, now: float | None = None) -> dict[str, Any]:
-    """A signed envelope carrying ``body`` from ``sender`` to ``recipient``."""
+         reply_to: str | None = None, life_s: float | None = None, now: float | None = None) -> dict[str, Any]:
+    """A signed envelope carrying ``body`` from ``sender`` to ``recipient``; ``life_s``: how
+    long it stays good when that may be longer than the skew window (up to ``MAX_LIFE_S``)."""
+    issued_at = int(time.time() if now is None else now)
     unsigned: dict[str, Any] = {
         "sender": sender,
         "recipient": recipient,
         "nonce": keys.b64url_encode(secrets.token_bytes(16)),
-        "issued_at": int(time.time() if now is None else now),
+        "issued_at": issued_at,
         "body": dict(body),
     }
+    if life_s is not None and life_s > MAX_SKEW_S:
+        unsigned["expires_at"] = issued_at + math.ceil(min(life_s, MAX_LIFE_S))
     if reply_to is not None:
         unsigned["reply_to"] = reply_to
     return {**unsigned, "signature": keys.b64url_encode(private_key.sign(canonical(unsigned)))}
@@ -146,12 +158,19 @@ def open_(envelope: Mapping[str, Any], expected_recipient: str, public_key_of: K
     if reply_to is not None and unsigned.get("reply_to") != reply_to:
         raise WrongReply("the envelope does not answer the request it was expected to answer")
     now = time.time() if now is None else now
-    age = now - unsigned["issued_at"]
-    if age > max_skew_s:
-        raise Expired(f"the envelope was issued {age:.0f} s ago, more than the {max_skew_s:g} s allowed")
+    issued_at = unsigned["issued_at"]
+    age = now - issued_at
+    expires_at = unsigned.get("expires_at", issued_at)
+    if not issued_at <= expires_at <= issued_at + MAX_LIFE_S:
+        raise MalformedEnvelope(f"the envelope's expires_at must lie within {MAX_LIFE_S} s after its issued_at")
+    good_until = max(issued_at + max_skew_s, expires_at)
+    if now > good_until:
+        allowed = f"{max_skew_s:g} s allowed" if good_until == issued_at + max_skew_s else \
+            f"{good_until - issued_at:g} s its sender allowed"
+        raise Expired(f"the envelope was issued {age:.0f} s ago, more than the {allowed}")
     if age < -max_skew_s:
         raise ClockSkew(f"the envelope was issued {-age:.0f} s in the future: check both clocks")
-    replay_cache.claim(sender, unsigned["nonce"], unsigned["issued_at"] + max_skew_s, now)
+    replay_cache.claim(sender, unsigned["nonce"], good_until, now)
     return unsigned["body"]
 
 
@@ -163,7 +182,7 @@ def _unsigned(envelope: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise MalformedEnvelope(f"the envelope's {name!r} is missing or not a {kind.__name__}")
     for name, kind in _OPTIONAL.items():
-        if name in envelope and not isinstance(envelope[name], kind):
+        if name in envelope and (not isinstance(envelope[name], kind) or isinstance(envelope[name], bool)):
             raise MalformedEnvelope(f"the envelope's {name!r} is not a {kind.__name__}")
     unknown = set(envelope) - set(_REQUIRED) - set(_OPTIONAL)
     if unknown:

@@ -45,7 +45,7 @@ async def fan_out(nodes: list[NodeRecord], envelopes: dict[str, dict], exchange:
     """Each node's outcome; ``timeout`` (else the node's own) bounds each node separately."""
 
     async def one(node: NodeRecord) -> NodeOutcome:
-        limit = min(timeout, node.timeout_s) if timeout else node.timeout_s
+        limit = _limit(node, timeout)
         started = time.perf_counter()
         try:
             reply = await asyncio.wait_for(exchange(node, envelopes[node.id], limit), limit)
@@ -73,8 +73,10 @@ async def ask(nodes: list[NodeRecord], body: dict | Callable[[NodeRecord], dict]
               timeout: float | None = None) -> dict[str, NodeOutcome]:
     """Send one request (or, given a function, one per node) to each node over its own
     transport, sealed by the hub; open and check each answer: signed by that node, bound to
-    its request, never replayed."""
-    envelopes = {n.id: envelope.seal(body(n) if callable(body) else body, hub.config.id, n.id, hub.private_key)
+    its request, never replayed. Each request stays good as long as the hub waits for its
+    answer, so a relay node that polls late still takes it."""
+    envelopes = {n.id: envelope.seal(body(n) if callable(body) else body, hub.config.id, n.id, hub.private_key,
+                                     life_s=_limit(n, timeout))
                  for n in nodes}
 
     async def exchange(node: NodeRecord, sealed: dict, limit: float) -> dict:
@@ -85,6 +87,11 @@ async def ask(nodes: list[NodeRecord], body: dict | Callable[[NodeRecord], dict]
                               reply_to=envelopes[node.id]["nonce"])
 
     return await fan_out(nodes, envelopes, exchange, open_answer, timeout)
+
+
+def _limit(node: NodeRecord, timeout: float | None) -> float:
+    """How long the hub waits for this node: the request's timeout, never beyond the node's own."""
+    return min(timeout, node.timeout_s) if timeout else node.timeout_s
 
 
 def _key_of(node: NodeRecord, sender: str) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy
 
+from oncofed.auth import keys
 from oncofed.catalogue.records import DatasetRecord
 from oncofed.hub import home as hub_home
 from oncofed.hub.catalogue import CatalogueStore
@@ -118,7 +119,7 @@ def run(args, rng: random.Random, folder: Path, db: str | None) -> None:
     catalogue = CatalogueStore(store)
     t = time.perf_counter()
     for i, (node, found) in enumerate(generate(args.datasets, 20, rng).items()):
-        record = store.add_node(node, node, COUNTRIES[i % len(COUNTRIES)], "relay", "key")
+        record = store.add_node(node, node, COUNTRIES[i % len(COUNTRIES)], "relay", keys.public_b64(keys.generate()))
         catalogue.replace(record, found, f"https://{node}.example.org", "")
     loading = time.perf_counter() - t
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "

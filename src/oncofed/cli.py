@@ -597,24 +597,91 @@ def hub_add_node(
     info: Annotated[Path, typer.Option(help="The node's info JSON (from `oncofed node info`).")],
     transport: Annotated[str, typer.Option(help="direct (the hub calls the node) or relay (the node polls).")],
     url: Annotated[Optional[str], typer.Option(help="The node's URL (direct transport).")] = None,
-    timeout: Annotated[int, typer.Option(help="Seconds to wait for this node's answers.")] = 30,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for this node's answers (1 to 600).")] = 30,
     db: HubDb = None,
     as_json: AsJson = False,
 ) -> None:
     """Register a node with the hub."""
+    data = _node_info(info)
     _, store = _hub_store(path, db)
     try:
-        data = json.loads(info.read_text())
         node = store.add_node(data["id"], data["name"], data["country"], transport, data["public_key"],
                               url=url, timeout_s=timeout)
-    except (OSError, ValueError, KeyError) as e:
-        raise OncofedError(f"{info}: not a node info file ({e})") from None
     finally:
         store.dispose()
     if as_json:
         _print_json(asdict(node))
         return
     out.print(f"node [bold]{node.id}[/] ({node.country}, {node.transport}) registered")
+
+
+@_command(hub_app, "set-node")
+def hub_set_node(
+    path: HubPath,
+    node_id: Annotated[str, typer.Argument(metavar="NODE", help="The registered node's id.")],
+    info: Annotated[Optional[Path], typer.Option(
+        help="The node's info JSON again, after it made a new key or changed its name or country.")] = None,
+    transport: Annotated[Optional[str], typer.Option(help="direct or relay.")] = None,
+    url: Annotated[Optional[str], typer.Option(help="The node's URL (direct transport).")] = None,
+    timeout: Annotated[Optional[int], typer.Option(help="Seconds to wait for this node's answers (1 to 600).")] = None,
+    db: HubDb = None,
+    as_json: AsJson = False,
+) -> None:
+    """Change a registered node: its URL, transport, timeout or, from its info file, its key.
+    The running hub uses the change from its next request to the node."""
+    changes: dict = {k: v for k, v in (("transport", transport), ("url", url), ("timeout_s", timeout)) if v is not None}
+    if info is not None:
+        data = _node_info(info)
+        if data["id"] != node_id:
+            raise OncofedError(f"{info}: describes node {data['id']!r}, not {node_id!r}")
+        changes |= {k: data[k] for k in ("name", "country", "public_key")}
+    if not changes:
+        raise OncofedError("nothing to change: give --url, --transport, --timeout or --info")
+    _, store = _hub_store(path, db)
+    try:
+        node = store.update_node(node_id, **changes)
+    finally:
+        store.dispose()
+    if as_json:
+        _print_json(asdict(node))
+        return
+    out.print(f"node [bold]{node.id}[/] ({node.country}, {node.transport}"
+              f"{' ' + node.url if node.url else ''}, timeout {node.timeout_s} s) changed: {', '.join(sorted(changes))}")
+
+
+@_command(hub_app, "remove-node")
+def hub_remove_node(
+    path: HubPath,
+    node_id: Annotated[str, typer.Argument(metavar="NODE", help="The registered node's id.")],
+    db: HubDb = None,
+    as_json: AsJson = False,
+) -> None:
+    """Unregister a node: the hub stops asking it, forgets its harvested catalogue and ends its
+    waiting relay requests. Past runs and access decisions keep what they recorded."""
+    from oncofed.hub import catalogue
+
+    _, store = _hub_store(path, db)
+    try:
+        ended = store.remove_node(node_id, held=catalogue.HELD)
+    finally:
+        store.dispose()
+    if as_json:
+        _print_json({"removed": node_id, "requests_ended": ended})
+        return
+    out.print(f"node [bold]{node_id}[/] removed" + (f"; {ended} waiting request(s) ended" if ended else ""))
+
+
+def _node_info(info: Path) -> dict:
+    """A node's info file (from `oncofed node info`): id, name, country, public_key."""
+    try:
+        data = json.loads(info.read_text())
+    except (OSError, ValueError) as e:
+        raise OncofedError(f"{info}: not a node info file ({e})") from None
+    fields = ("id", "name", "country", "public_key")
+    missing = [k for k in fields if not isinstance(data, dict) or not isinstance(data.get(k), str)]
+    if missing:
+        raise OncofedError(f"{info}: not a node info file (expected text for {', '.join(missing)})")
+    return {k: data[k] for k in fields}
 
 
 @_command(hub_app, "nodes")
@@ -628,9 +695,9 @@ def hub_nodes(path: HubPath, db: HubDb = None, as_json: AsJson = False) -> None:
     if as_json:
         _print_json([asdict(n) for n in nodes])
         return
-    t = Table("node", "country", "transport", "last seen", "last error")
+    t = Table("node", "country", "transport", "timeout", "last seen", "last error")
     for n in nodes:
-        t.add_row(n.id, n.country, n.transport + (f" {n.url}" if n.url else ""),
+        t.add_row(n.id, n.country, n.transport + (f" {n.url}" if n.url else ""), f"{n.timeout_s} s",
                   f"{n.last_seen:%Y-%m-%d %H:%M:%S}" if n.last_seen else "never",
                   f"{n.last_error_at:%Y-%m-%d %H:%M:%S} {n.last_error}" if n.last_error else "–")
     out.print(t)

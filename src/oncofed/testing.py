@@ -44,7 +44,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
-from sqlalchemy import update
 
 from oncofed import tls, web
 from oncofed.auth import tokens
@@ -52,7 +51,6 @@ from oncofed.client.federation import Federation
 from oncofed.hub import home as hub_home
 from oncofed.hub import identity
 from oncofed.hub.store import HubStore
-from oncofed.hub.store import nodes as registered_nodes
 from oncofed.ingest.pipeline import ingest
 from oncofed.node import home as node_home
 from oncofed.testing_tls import CertificateAuthority
@@ -238,9 +236,7 @@ class LocalFederation:
         run on: a short one for the node a test holds up, while the others keep theirs."""
         store = HubStore(self.hub.config.db)
         try:
-            with store.engine.begin() as c:
-                c.execute(update(registered_nodes).where(registered_nodes.c.id == self.nodes[name].home.id)
-                          .values(timeout_s=seconds))
+            store.update_node(self.nodes[name].home.id, timeout_s=seconds)
         finally:
             store.dispose()
 

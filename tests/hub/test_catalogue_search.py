@@ -5,6 +5,7 @@ import pytest
 from rdflib import Graph
 
 from oncofed import demo
+from oncofed.auth import keys
 from oncofed.catalogue import description, formats, records
 from oncofed.catalogue.description import DatasetDescription
 from oncofed.hub.catalogue import CatalogueStore
@@ -38,7 +39,7 @@ def hub(hub_db, harvested):
     store = HubStore(hub_db)
     cat = CatalogueStore(store)
     for node_id, (country, turtle) in harvested.items():
-        node = store.add_node(node_id, node_id, country, "relay", "key")
+        node = store.add_node(node_id, node_id, country, "relay", keys.public_b64(keys.generate()))
         cat.replace(node, records.datasets(Graph().parse(data=turtle, format="turtle"), node_id), "base", turtle)
     yield store, cat
     store.dispose()

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from conftest import database
 from test_federation import LUNG, LUNG_MAP, SPLIT, lung_federation, pooled
 
+from oncofed.auth import keys
 from oncofed.hub.store import HubStore, relay_requests
 from oncofed.testing import LocalFederation, Passage
 
@@ -247,7 +248,7 @@ def test_the_relay_queue_refuses_an_answer_after_the_request_expired(hub_db):
     """Whether or not a poll has swept the queue since: the exchange that waited has given up."""
     store = HubStore(hub_db)
     try:
-        store.add_node("n", "N", "DE", "relay", "key")
+        store.add_node("n", "N", "DE", "relay", keys.public_b64(keys.generate()))
         late = store.enqueue("n", {"body": {}}, ttl_s=-1)
         assert store.answer(late, "n", {"answer": 1}) is False
         assert store.answer_of(late) == ("expired", None)

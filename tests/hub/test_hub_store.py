@@ -1,13 +1,18 @@
 """The hub store on both databases: nodes, users, the relay queue's exactly-once hand-out, runs."""
 
+import dataclasses
 import threading
 
 import pytest
 
+from oncofed.auth import keys
+from oncofed.hub import catalogue
 from oncofed.hub.access import AccessStore
 from oncofed.hub.catalogue import CatalogueStore
 from oncofed.hub.identity import Identities
 from oncofed.hub.store import HubStore, HubStoreError
+
+KEY = keys.public_b64(keys.generate())
 
 
 @pytest.fixture
@@ -39,19 +44,83 @@ def test_hub_workers_starting_together_create_the_tables_once(hub_db):
 
 
 def test_nodes_register_once_with_their_transport(store):
-    store.add_node("a", "Node A", "de", "direct", "key", url="http://127.0.0.1:1")
-    store.add_node("b", "Node B", "NL", "relay", "key")
+    store.add_node("a", "Node A", "de", "direct", KEY, url="http://127.0.0.1:1")
+    store.add_node("b", "Node B", "NL", "relay", KEY)
     assert [(n.id, n.country, n.transport) for n in store.nodes()] == [("a", "DE", "direct"), ("b", "NL", "relay")]
     with pytest.raises(HubStoreError, match="already registered"):
-        store.add_node("a", "again", "DE", "relay", "key")
+        store.add_node("a", "again", "DE", "relay", KEY)
     with pytest.raises(HubStoreError, match="needs --url"):
-        store.add_node("c", "C", "DE", "direct", "key")
+        store.add_node("c", "C", "DE", "direct", KEY)
     with pytest.raises(HubStoreError, match="unknown transport"):
-        store.add_node("c", "C", "DE", "carrier-pigeon", "key")
+        store.add_node("c", "C", "DE", "carrier-pigeon", KEY)
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"timeout_s": 0}, "timeout: expected whole seconds from 1 to 600, not 0"),
+    ({"timeout_s": 601}, "from 1 to 600"),
+    ({"url": "ftp://node.example.org"}, "--url: expected an http:// or https:// address"),
+    ({"country": "Germany"}, "country: expected an ISO 3166 two-letter code, not 'Germany'"),
+    ({"public_key": "not-a-key"}, "public key: "),
+    ({"transport": "direct", "url": None}, "needs --url"),
+])
+def test_a_bad_registration_is_refused_and_changes_nothing(store, change, says):
+    store.add_node("a", "A", "DE", "relay", KEY)
+    before = store.node("a")
+    with pytest.raises(HubStoreError, match=says):
+        store.update_node("a", **change)
+    assert store.node("a") == before
+    registration = {"name": "B", "country": "DE", "transport": "relay", "public_key": KEY} | change
+    if "url" not in change or change["url"] is not None:
+        with pytest.raises(HubStoreError, match=says):
+            store.add_node("b", **registration)
+        assert [n.id for n in store.nodes()] == ["a"]
+
+
+def test_a_node_is_changed_in_place(store):
+    store.add_node("a", "A", "DE", "direct", KEY, url="http://127.0.0.1:1")
+    moved = store.update_node("a", url="https://a.example.org", timeout_s=90)
+    assert (moved.url, moved.timeout_s, moved.transport) == ("https://a.example.org", 90, "direct")
+    relay = store.update_node("a", transport="relay")
+    assert (relay.transport, relay.url) == ("relay", None)  # a relay node has no address the hub calls
+    new_key = keys.public_b64(keys.generate())
+    assert store.update_node("a", public_key=new_key, country="nl").public_key == new_key
+    assert store.node("a").country == "NL" and store.node("a").added_at == moved.added_at
+    with pytest.raises(HubStoreError, match="unknown node 'z'"):
+        store.update_node("z", timeout_s=5)
+
+
+def test_a_removed_node_takes_its_waiting_requests_and_catalogue_with_it(store):
+    from oncofed.catalogue.records import DatasetRecord
+
+    store.add_node("a", "A", "DE", "relay", KEY)
+    store.add_node("b", "B", "NL", "relay", KEY)
+    queued = store.enqueue("a", {"n": 1}, 60)
+    claimed = store.enqueue("a", {"n": 2}, 60)
+    store.claim("a", 30, limit=1)
+    answered = store.enqueue("a", {"n": 3}, 60)
+    store.answer(answered, "a", {"ok": True})
+    other = store.enqueue("b", {"n": 4}, 60)
+    cat = CatalogueStore(store)
+    for node in store.nodes():
+        record = DatasetRecord(node=node.id, dataset="lung", iri=f"https://{node.id}/lung", title="Lung", description="")
+        cat.replace(node, [record], "base", "")
+    assert store.remove_node("a", held=catalogue.HELD) == 2
+    assert [n.id for n in store.nodes()] == ["b"]
+    assert [store.answer_of(r)[0] for r in (queued, claimed, answered, other)] == ["removed", "removed", "answered",
+                                                                                  "queued"]
+    assert store.claim("a", 30) == []
+    assert [r["id"] for r, _, _ in catalogue.stored(store.engine)] == ["b/lung"]
+    assert [n["node_id"] for n in cat.nodes()] == ["b"]
+    # a harvest of it that was under way as it went keeps nothing
+    gone = dataclasses.replace(store.node("b"), id="a")
+    assert not cat.replace(gone, [], "base", "") and not cat.missed("a", "timed out")
+    assert [n["node_id"] for n in cat.nodes()] == ["b"]
+    with pytest.raises(HubStoreError, match="unknown node 'a'"):
+        store.remove_node("a")
 
 
 def test_health_records_last_seen_and_last_error(store):
-    store.add_node("a", "A", "DE", "relay", "key")
+    store.add_node("a", "A", "DE", "relay", KEY)
     assert store.node("a").last_seen is None
     store.seen("a")
     store.failed("a", "timed out")
@@ -119,7 +188,7 @@ def test_last_seen_is_written_at_most_once_a_second_per_node(store):
 
     from oncofed.hub.store import nodes
 
-    store.add_node("a", "A", "DE", "relay", "key")
+    store.add_node("a", "A", "DE", "relay", KEY)
     store.seen("a")
     with store.engine.begin() as c:
         c.execute(update(nodes).values(last_seen=None))

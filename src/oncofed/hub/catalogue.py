@@ -33,6 +33,7 @@ from oncofed.catalogue.records import CatalogueError, DatasetRecord
 from oncofed.hub.fanout import OK, REFUSED, ask
 from oncofed.hub.home import HubHome
 from oncofed.hub.store import HubStore, NodeRecord, _aware, now
+from oncofed.hub.store import nodes as registered
 from oncofed.hub.transports.base import Transport
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ catalogue_datasets = Table(
     Column("record", JSON, nullable=False),  # catalogue.records.DatasetRecord, and where it is held
 )
 
+HELD = (catalogue_datasets.c.node_id, catalogue_nodes.c.node_id)  # what goes with a removed node
+
 
 class CatalogueStore:
     """The harvested catalogue in the hub's database (SQLite or PostgreSQL, as the hub store)."""
@@ -73,7 +76,7 @@ class CatalogueStore:
         t = now()
         with self.store._write() as c:  # the hub store's writer (SQLite: one at a time)
             row = _claim(c, node.id, t)
-            if _newer(row.harvested_at, asked or t):
+            if row is None or _newer(row.harvested_at, asked or t):
                 return False
             c.execute(delete(catalogue_datasets).where(catalogue_datasets.c.node_id == node.id))
             if found:
@@ -91,7 +94,7 @@ class CatalogueStore:
         t = now()
         with self.store._write() as c:
             row = _claim(c, node_id, t)
-            if _newer(row.harvested_at, asked or t):
+            if row is None or _newer(row.harvested_at, asked or t):
                 return False
             c.execute(catalogue_nodes.update().where(catalogue_nodes.c.node_id == node_id)
                       .values(status="stale", attempted_at=t, error=reason, stale_since=row.stale_since or t))
@@ -121,7 +124,10 @@ class CatalogueStore:
 def _claim(c: Connection, node_id: str, t: datetime):
     """The node's harvest row (made on its first harvest), locked until the transaction ends,
     so that harvests writing the same node at once, in any hub process, write one after the
-    other and each sees what the one before kept."""
+    other and each sees what the one before kept; None for a node no longer registered (a
+    harvest that was under way as it was removed keeps nothing)."""
+    if c.execute(select(registered.c.id).where(registered.c.id == node_id).with_for_update(read=True)).first() is None:
+        return None
     insert = postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert
     c.execute(insert(catalogue_nodes).values(node_id=node_id, status="stale", attempted_at=t)
               .on_conflict_do_nothing(index_elements=["node_id"]))

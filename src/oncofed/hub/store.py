@@ -16,14 +16,16 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, event, select,
-    update,
+    JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, delete, event,
+    select, update,
 )
 from sqlalchemy.engine import Engine
 
+from oncofed.auth import keys
 from oncofed.errors import OncofedError
 
 metadata = MetaData()
@@ -57,7 +59,7 @@ relay_requests = Table(
     "relay_requests", metadata,
     Column("id", String(36), primary_key=True),
     Column("node_id", String(64), nullable=False, index=True),
-    Column("status", String(10), nullable=False, index=True),  # queued | claimed | answered | expired
+    Column("status", String(10), nullable=False, index=True),  # queued | claimed | answered | expired | removed
     Column("envelope", Text, nullable=False),
     Column("answer", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -113,6 +115,31 @@ class NodeRecord:
     last_seen: datetime | None
     last_error: str | None
     last_error_at: datetime | None
+
+
+_NODE_FIELDS = ("name", "country", "transport", "url", "public_key", "timeout_s")
+TIMEOUT_MAX_S = 600  # as long as a researcher may ask the hub to wait
+
+
+def _node_values(*, name: str, country: str, transport: str, public_key: str, url: str | None,
+                 timeout_s: int) -> dict[str, Any]:
+    """A node's registration, checked: HubStoreError names what is wrong."""
+    if transport not in ("direct", "relay"):
+        raise HubStoreError(f"unknown transport {transport!r}; expected direct or relay")
+    if transport == "direct" and not url:
+        raise HubStoreError("a direct node needs --url, where the hub can reach it")
+    if url is not None and not (url.startswith(("http://", "https://")) and len(url) <= 500):
+        raise HubStoreError(f"--url: expected an http:// or https:// address of at most 500 characters, not {url!r}")
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int) or not 1 <= timeout_s <= TIMEOUT_MAX_S:
+        raise HubStoreError(f"timeout: expected whole seconds from 1 to {TIMEOUT_MAX_S}, not {timeout_s!r}")
+    if not (isinstance(country, str) and len(country) == 2 and country.isalpha()):
+        raise HubStoreError(f"country: expected an ISO 3166 two-letter code, not {country!r}")
+    try:
+        keys.public_key(public_key)
+    except (keys.KeyFormatError, ValueError) as e:
+        raise HubStoreError(f"public key: {e}") from None
+    return {"name": name, "country": country.upper(), "transport": transport, "url": url,
+            "public_key": public_key, "timeout_s": timeout_s}
 
 
 def _write_ahead_log(dbapi_con, wait_s: float = 30.0) -> None:
@@ -171,17 +198,43 @@ class HubStore:
 
     def add_node(self, node_id: str, name: str, country: str, transport: str, public_key: str,
                  url: str | None = None, timeout_s: int = 30) -> NodeRecord:
-        if transport not in ("direct", "relay"):
-            raise HubStoreError(f"unknown transport {transport!r}; expected direct or relay")
-        if transport == "direct" and not url:
-            raise HubStoreError("a direct node needs --url, where the hub can reach it")
+        values = _node_values(name=name, country=country, transport=transport, public_key=public_key, url=url,
+                              timeout_s=timeout_s)
         with self._write() as c:
             if c.execute(select(nodes.c.id).where(nodes.c.id == node_id)).first():
                 raise HubStoreError(f"node {node_id!r} is already registered")
-            c.execute(nodes.insert().values(
-                id=node_id, name=name, country=country.upper(), transport=transport, url=url,
-                public_key=public_key, timeout_s=timeout_s, added_at=now()))
+            c.execute(nodes.insert().values(id=node_id, added_at=now(), **values))
         return self.node(node_id)
+
+    def update_node(self, node_id: str, **changes: Any) -> NodeRecord:
+        """Change how the hub reaches a registered node (url, transport, timeout_s) or what it
+        knows of it (name, country, public_key: a node that made a new key). A node moved to
+        the relay transport forgets its URL. Runs already under way keep what they started with."""
+        with self._write() as c:
+            row = c.execute(select(nodes).where(nodes.c.id == node_id).with_for_update()).mappings().first()
+            if row is None:
+                raise HubStoreError(f"unknown node {node_id!r}")
+            merged = {k: row[k] for k in _NODE_FIELDS} | changes
+            if changes.get("transport") == "relay" and "url" not in changes:
+                merged["url"] = None
+            c.execute(update(nodes).where(nodes.c.id == node_id).values(**_node_values(**merged)))
+        return self.node(node_id)
+
+    def remove_node(self, node_id: str, *, held: Sequence[Column] = ()) -> int:
+        """Unregister a node: the hub stops asking it, its open relay requests end (status
+        "removed", so the runs waiting on them stop waiting), and the rows of ``held`` (node-id
+        columns of other tables, such as its harvested catalogue) go in the same transaction.
+        Past runs keep what it answered. How many open requests ended."""
+        with self._write() as c:
+            if not c.execute(delete(nodes).where(nodes.c.id == node_id)).rowcount:
+                raise HubStoreError(f"unknown node {node_id!r}")
+            open_ = (relay_requests.c.node_id == node_id) & relay_requests.c.status.in_(("queued", "claimed"))
+            t = now()
+            c.execute(update(relay_requests).where(open_, relay_requests.c.expires_at < t).values(status="expired"))
+            ended = c.execute(update(relay_requests).where(open_).values(status="removed")).rowcount
+            for column in held:
+                c.execute(delete(column.table).where(column == node_id))
+        return ended
 
     def nodes(self) -> list[NodeRecord]:
         with self.engine.connect() as c:

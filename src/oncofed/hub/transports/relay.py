@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 from oncofed.hub.store import HubStore, NodeRecord
+from oncofed.hub.transports.base import NodeUnreachable
 
 
 class RelayQueue:
@@ -81,6 +82,8 @@ class RelayTransport:
                 status, answer = await asyncio.to_thread(store.answer_of, request_id)
                 if answer is not None:
                     return answer
+                if status == "removed":
+                    raise NodeUnreachable("the node was unregistered from the hub while its request waited")
                 left = deadline - loop.time()
                 if left <= 0 or status in ("expired", "missing"):
                     await asyncio.to_thread(store.drop, request_id)

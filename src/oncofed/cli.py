@@ -438,11 +438,24 @@ def node_connect(
 def node_audit(
     path: NodePath,
     verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain; exit 1 if it is broken.")] = False,
+    anchor: Annotated[Optional[str], typer.Option(
+        help="With --verify: SEQ:HASH, the head of this log the hub kept (`oncofed hub nodes --json`); "
+             "catches a log cut short.")] = None,
     last: Annotated[int, typer.Option(help="Show the last N entries.")] = 20,
     as_json: AsJson = False,
 ) -> None:
-    """Who asked what, and what was released or refused; --verify detects any edited entry."""
-    logged = _on_store(path, "audit", last=last, verify=verify)
+    """Who asked what, and what was released or refused; --verify detects any edited entry, and
+    with the hub's --anchor any removed one."""
+    if anchor is not None:
+        from oncofed.node.audit import parse_anchor
+
+        if not verify:
+            raise OncofedError("--anchor is checked by --verify: give both")
+        try:
+            parse_anchor(anchor)
+        except ValueError as e:
+            raise OncofedError(str(e)) from None
+    logged = _on_store(path, "audit", last=last, verify=verify, anchor=anchor)
     if verify:
         if as_json:
             _print_json(logged)
@@ -695,9 +708,10 @@ def hub_nodes(path: HubPath, db: HubDb = None, as_json: AsJson = False) -> None:
     if as_json:
         _print_json([asdict(n) for n in nodes])
         return
-    t = Table("node", "country", "transport", "timeout", "last seen", "last error")
+    t = Table("node", "country", "transport", "timeout", "audit anchor", "last seen", "last error")
     for n in nodes:
         t.add_row(n.id, n.country, n.transport + (f" {n.url}" if n.url else ""), f"{n.timeout_s} s",
+                  f"entry {n.audit_seq}" if n.audit_seq else "–",
                   f"{n.last_seen:%Y-%m-%d %H:%M:%S}" if n.last_seen else "never",
                   f"{n.last_error_at:%Y-%m-%d %H:%M:%S} {n.last_error}" if n.last_error else "–")
     out.print(t)

@@ -3,13 +3,15 @@ declares, and a database the hub made before it had migrations is taken over wit
 
 from datetime import datetime, timezone
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from oncofed.hub import schema
-from oncofed.hub.store import HubStore, engine_for, nodes
+from oncofed.hub.store import HubStore, engine_for
 
 
 def differences(engine) -> list:
@@ -28,17 +30,26 @@ def test_the_migrations_make_exactly_the_declared_tables(hub_db):
         store.dispose()
 
 
-def test_a_database_made_before_the_migrations_is_stamped_and_keeps_its_rows(hub_db):
+def as_first_made(engine, *, stamped: bool) -> None:
+    """The tables as the hub made them at revision 0001 (with ``create_all``, before it had
+    migrations, when not ``stamped``), holding one node."""
+    with engine.connect() as c:
+        command.upgrade(schema.config(c), schema.FIRST)
+        if not stamped:
+            c.execute(text("DROP TABLE alembic_version"))
+        c.execute(text("INSERT INTO nodes (id, name, country, transport, public_key, timeout_s, added_at) "
+                       "VALUES ('a', 'A', 'DE', 'relay', 'k', 30, :t)"), {"t": datetime.now(timezone.utc)})
+        c.commit()
+
+
+@pytest.mark.parametrize("stamped", [False, True], ids=["before the migrations", "at revision 0001"])
+def test_an_older_database_is_brought_up_to_date_and_keeps_its_rows(hub_db, stamped):
     engine = engine_for(hub_db)
-    for m in schema.METADATA:  # as the hub made it then
-        m.create_all(engine)
-    with engine.begin() as c:
-        c.execute(nodes.insert().values(id="a", name="A", country="DE", transport="relay", public_key="k",
-                                        timeout_s=30, added_at=datetime.now(timezone.utc)))
+    as_first_made(engine, stamped=stamped)
     engine.dispose()
     store = HubStore(hub_db)
     try:
-        assert [n.id for n in store.nodes()] == ["a"]
+        assert [(n.id, n.audit_seq) for n in store.nodes()] == [("a", None)]
         with store.engine.connect() as c:
             assert MigrationContext.configure(c).get_current_revision() is not None
             assert "alembic_version" in inspect(c).get_table_names()

@@ -194,3 +194,38 @@ def test_last_seen_is_written_at_most_once_a_second_per_node(store):
         c.execute(update(nodes).values(last_seen=None))
     store.seen("a")  # within the second: no write
     assert store.node("a").last_seen is None
+
+
+def test_the_newest_audit_head_a_node_signed_is_kept_as_its_anchor(store, monkeypatch):
+    clock = iter(range(0, 1000, 2))  # every call a new second or two: no write is held back
+    monkeypatch.setattr("oncofed.hub.store.time.monotonic", lambda: next(clock))
+    store.add_node("a", "A", "DE", "relay", KEY)
+    store.seen("a")  # a poll: no head
+    assert store.node("a").audit_seq is None
+    store.seen("a", {"seq": 7, "hash": "7" * 64})
+    assert (store.node("a").audit_seq, store.node("a").audit_hash) == (7, "7" * 64)
+    store.seen("a", {"seq": 5, "hash": "5" * 64})  # an answer that arrived late, in another process say
+    assert store.node("a").audit_seq == 7
+    for nonsense in ({"seq": "8", "hash": "8" * 64}, {"seq": 8, "hash": "short"}, {"seq": True, "hash": "1" * 64},
+                     [8, "8" * 64], {"seq": 0, "hash": "0" * 64}):
+        store.seen("a", nonsense)
+        assert store.node("a").audit_seq == 7
+    store.seen("a", {"seq": 9, "hash": "9" * 64})
+    node = store.node("a")
+    assert (node.audit_seq, node.audit_hash) == (9, "9" * 64) and node.audit_at is not None
+
+
+def test_a_head_is_written_at_most_once_a_second_even_between_polls(store, monkeypatch):
+    """A relay node polls all the time; its polls must not hold back the heads of its answers."""
+    now = [100.0]
+    monkeypatch.setattr("oncofed.hub.store.time.monotonic", lambda: now[0])
+    store.add_node("a", "A", "DE", "relay", KEY)
+    store.seen("a")  # a poll writes last seen
+    store.seen("a", {"seq": 1, "hash": "1" * 64})  # the answer just after it still writes its head
+    assert store.node("a").audit_seq == 1
+    now[0] += 0.5
+    store.seen("a", {"seq": 2, "hash": "2" * 64})  # within the second: held back
+    assert store.node("a").audit_seq == 1
+    now[0] += 0.6
+    store.seen("a", {"seq": 3, "hash": "3" * 64})
+    assert store.node("a").audit_seq == 3

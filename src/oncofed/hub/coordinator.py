@@ -201,7 +201,7 @@ class Coordinator:
                              timeout=request.timeout_s)
         for node in nodes:
             if outcomes[node.id].status in (OK, "refused"):
-                await asyncio.to_thread(self.store.seen, node.id)
+                await asyncio.to_thread(self.store.seen, node.id, (outcomes[node.id].body or {}).get("audit"))
             else:
                 await asyncio.to_thread(self.store.failed, node.id, outcomes[node.id].reason or "")
         return outcomes

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, delete, event,
+    JSON, BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, delete, event,
     select, update,
 )
 from sqlalchemy.engine import Engine
@@ -44,6 +44,11 @@ nodes = Table(
     Column("last_seen", DateTime(timezone=True)),
     Column("last_error", Text),
     Column("last_error_at", DateTime(timezone=True)),
+    # the newest head of the node's audit log it signed in an answer: a steward checks the log
+    # against it (`oncofed node audit --verify --anchor`), so no entry before it can vanish unseen
+    Column("audit_seq", BigInteger),
+    Column("audit_hash", String(64)),
+    Column("audit_at", DateTime(timezone=True)),
 )
 
 users = Table(
@@ -115,6 +120,9 @@ class NodeRecord:
     last_seen: datetime | None
     last_error: str | None
     last_error_at: datetime | None
+    audit_seq: int | None = None
+    audit_hash: str | None = None
+    audit_at: datetime | None = None
 
 
 _NODE_FIELDS = ("name", "country", "transport", "url", "public_key", "timeout_s")
@@ -182,6 +190,7 @@ class HubStore:
         # the relay queue's latency in milliseconds. PostgreSQL needs no such help.
         self._lock = threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
         self._seen: dict[str, float] = {}
+        self._anchored: dict[str, float] = {}
         from oncofed.hub import schema  # which imports this module's tables and the others'
 
         schema.upgrade(self.engine)
@@ -248,15 +257,27 @@ class HubStore:
             raise HubStoreError(f"unknown node {node_id!r}")
         return _node(row)
 
-    def seen(self, node_id: str) -> None:
-        """Record that a node answered or polled; health is "last seen", not a log of every
-        answer, so this process writes it at most once a second per node."""
+    def seen(self, node_id: str, audit: object = None) -> None:
+        """Record that a node answered or polled, and the head of its audit log it signed
+        (``{"seq", "hash"}``) if it gave one. Health is "last seen", not a log of every answer,
+        so this process writes each at most once a second per node: a head kept a moment late
+        is still an anchor. The newest head is kept (answers may arrive out of order, in
+        several hub processes), so a log cut short no longer holds the entry anchored."""
         t = time.monotonic()
-        if t - self._seen.get(node_id, -SEEN_EVERY_S) < SEEN_EVERY_S:
+        head = _head(audit)
+        seen_due = t - self._seen.get(node_id, -SEEN_EVERY_S) >= SEEN_EVERY_S
+        head_due = head is not None and t - self._anchored.get(node_id, -SEEN_EVERY_S) >= SEEN_EVERY_S
+        if not (seen_due or head_due):
             return
         self._seen[node_id] = t
+        at = now()
         with self._write() as c:
-            c.execute(update(nodes).where(nodes.c.id == node_id).values(last_seen=now()))
+            c.execute(update(nodes).where(nodes.c.id == node_id).values(last_seen=at))
+            if head_due:
+                self._anchored[node_id] = t
+                c.execute(update(nodes).where(nodes.c.id == node_id,
+                                              nodes.c.audit_seq.is_(None) | (nodes.c.audit_seq < head[0]))
+                          .values(audit_seq=head[0], audit_hash=head[1], audit_at=at))
 
     def failed(self, node_id: str, error: str) -> None:
         with self._write() as c:
@@ -379,8 +400,20 @@ class HubStore:
         return ids
 
 
+def _head(audit: object) -> tuple[int, str] | None:
+    """An audit head as a node's answer carries it, or None if it carries none (or nonsense)."""
+    if not isinstance(audit, dict):
+        return None
+    seq, hash_ = audit.get("seq"), audit.get("hash")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        return None
+    if not (isinstance(hash_, str) and len(hash_) == 64):
+        return None
+    return seq, hash_
+
+
 def _node(row) -> NodeRecord:
     values = dict(row)
-    for k in ("added_at", "last_seen", "last_error_at"):
+    for k in ("added_at", "last_seen", "last_error_at", "audit_at"):
         values[k] = _aware(values[k])
     return NodeRecord(**values)

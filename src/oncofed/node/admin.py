@@ -117,6 +117,7 @@ class AuditArgs(BaseModel):
 
     last: int = 20
     verify: bool = False
+    anchor: str | None = None  # "SEQ:HASH", a head the hub kept (`oncofed hub nodes --json`)
 
 
 class CatalogueSettingsArgs(BaseModel):
@@ -177,10 +178,11 @@ def export_phenopacket(store: Store, home: NodeHome, dataset_id: str, out_dir: P
     return {"dataset": dataset_id, "written": phenopacket.export_to_dir(store.con, dataset_id, out_dir)}
 
 
-def audit_log(store: Store, home: NodeHome, last: int, verify: bool) -> dict:
-    """The newest entries, or with ``verify`` whether the hash chain is intact."""
+def audit_log(store: Store, home: NodeHome, last: int, verify: bool, anchor: str | None = None) -> dict:
+    """The newest entries, or with ``verify`` whether the hash chain is intact (and still holds
+    the entry ``anchor`` names)."""
     if verify:
-        problems = audit.verify(store.con)
+        problems = audit.verify(store.con, anchor=None if anchor is None else audit.parse_anchor(anchor))
         return {"ok": not problems, "problems": [p.to_json() for p in problems]}
     return {"entries": [e.to_json() for e in audit.entries(store.con, last=last)]}
 

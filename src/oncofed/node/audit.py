@@ -7,6 +7,10 @@ therefore breaks the chain at that entry, and ``verify`` names it. Removing the 
 leaves a shorter valid chain; to catch that, keep ``head`` somewhere else (a hub, a signed
 answer) and pass it back to ``verify``.
 
+A serving node hands the hub its head with every analysis answer (signed, in the envelope), and
+the hub keeps the newest: ``verify(anchor=…)`` with the hub's copy catches a log cut short,
+and the hub itself notices a head that goes back.
+
 The log says *what* was released in summary (how many cells, how many suppressed), never the
 values: it must not become a copy of the answers.
 """
@@ -32,10 +36,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _COLUMNS = ("seq, epoch_us(logged_at), requester, kind, datasets, request_digest, outcome, reason, released, "
             "prev_hash, hash")
 _append_lock = threading.Lock()  # seq is read, then written: one appender at a time
-# id(connection) → a seq appended there: the newest entry is looked for from it on, so an
-# append reads one block of the log, not all of it. A stale value (a rolled-back append, a
-# reused id) finds nothing or an older entry, and the search widens to the whole log.
-_appended: dict[int, int] = {}
+# id(connection) → (seq, hash) of the entry last appended there: the newest entry is looked for
+# from that seq on, so an append reads one block of the log, not all of it. A stale value (a
+# rolled-back append, a reused id) finds nothing or an older entry, and the search widens to
+# the whole log.
+_appended: dict[int, tuple[int, str]] = {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,16 +96,23 @@ def append(con: duckdb.DuckDBPyConnection, entry: Entry | Mapping[str, Any], *, 
     entry = _checked(entry)
     at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     with _append_lock:
-        last = _newest(con, _appended.get(id(con), 0))
+        last = _newest(con, _appended.get(id(con), (0, ""))[0])
         seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
         content = _content(seq, at, entry, prev_hash)
+        hash_ = _hash(content)
         con.execute(
             "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [seq, at, entry.requester, entry.kind, json.dumps(content["datasets"]), entry.request_digest,
-             entry.outcome, entry.reason, json.dumps(content["released"]), prev_hash, _hash(content)],
+             entry.outcome, entry.reason, json.dumps(content["released"]), prev_hash, hash_],
         )
-        _appended[id(con)] = seq
+        _appended[id(con)] = (seq, hash_)
     return seq
+
+
+def appended(con: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
+    """(seq, hash) of the entry this connection appended last: the head to hand out as an
+    anchor, once that append's transaction has committed."""
+    return _appended.get(id(con))
 
 
 def _newest(con: duckdb.DuckDBPyConnection, since: int = 0) -> tuple[int, str] | None:
@@ -132,6 +144,14 @@ def entries(con: duckdb.DuckDBPyConnection, *, requester: str | None = None, aft
 def head(con: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
     """The newest entry's (seq, hash): an anchor to keep outside the node's store."""
     return _newest(con)
+
+
+def parse_anchor(text: str) -> tuple[int, str]:
+    """An anchor as written ``SEQ:HASH`` (the hub's ``audit_seq`` and ``audit_hash``)."""
+    seq, _, hash_ = text.partition(":")
+    if not (seq.isdigit() and int(seq) >= 1 and len(hash_) == 64 and all(c in "0123456789abcdef" for c in hash_)):
+        raise ValueError(f"anchor {text!r}: expected SEQ:HASH, an entry number and its 64-hex-digit hash")
+    return int(seq), hash_
 
 
 def verify(con: duckdb.DuckDBPyConnection, *, anchor: tuple[int, str] | None = None) -> list[Problem]:

@@ -91,6 +91,9 @@ class Node:
         body = envelope.open_(sealed, self.home.id, _only(hub.id, hub.public_key), self.replay)
         with self.lock:
             answer = self._answer(body)
+            if body.get("kind") == "analysis":  # every way through it ends in a committed append
+                seq, hash_ = audit.appended(self.con)
+                answer["audit"] = {"seq": seq, "hash": hash_}
         # bound to the request's nonce, so no relay can pass it off as another request's answer
         return envelope.seal(answer, self.home.id, hub.id, self.home.private_key, reply_to=sealed["nonce"])
 

@@ -226,10 +226,13 @@ class LocalFederation:
     def resume_node(self, name: str) -> None:
         self.nodes[name].process.send_signal(signal.SIGCONT)
 
-    def start_node(self, name: str) -> None:
+    def start_node(self, name: str, wait: bool = True) -> None:
+        """Start a node's process again; ``wait=False`` does not wait for it to be ready (a
+        node the hub will refuse never is)."""
         node = self.nodes[name]
         self._start_node(node)
-        self._wait_node(node)
+        if wait:
+            self._wait_node(node)
 
     def set_timeout(self, name: str, seconds: int = NODE_TIMEOUT_S) -> None:
         """How long the hub waits for this node's answer (its registered timeout), from the next

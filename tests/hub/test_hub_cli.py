@@ -6,6 +6,7 @@ import httpx
 from sqlalchemy import select
 
 from test_catalogue_harvest import eventually
+from test_faults import wait_for_text
 from test_federation import LUNG, LUNG_MAP, SPLIT
 
 from oncofed.auth import keys, tokens
@@ -124,6 +125,13 @@ def test_a_running_hub_takes_node_changes_from_the_cli_and_a_removed_node_ends_i
         assert httpx.get(f"{lf.hub_url}/api/catalogue/nodes/c").status_code == 404
         assert [n["id"] for n in json.loads(cli("hub", "nodes", hub, "--json").stdout)] == ["a"]
         assert list(fed.count().per_node.index) == ["a"]
+
+        # c, started again, is told plainly that the hub no longer takes it
+        log = lf.workdir / "node-c.log"
+        since = log.stat().st_size
+        lf.start_node("c", wait=False)
+        wait_for_text(log, "the hub refuses this node", since=since)
+        assert "is it registered there as 'c'" in log.read_text()
 
 
 def waiting_for(lf: LocalFederation, node: str) -> list:

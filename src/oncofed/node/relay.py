@@ -36,6 +36,9 @@ async def run(node: Node, hub_url: str, stop: asyncio.Event, ca: str | os.PathLi
             poll = envelope.seal({"kind": "poll"}, node.home.id, hub.id, node.home.private_key)
             try:
                 response = await client.post(f"{base}/api/relay/poll", json=poll, params={"wait": POLL_WAIT_S})
+                if response.status_code == 401:  # the hub is there, but does not take this node
+                    raise Unrecognised(f"the hub refuses this node ({response.text[:200]}): is it registered "
+                                       f"there as {node.home.id!r} with this node's key (`oncofed hub add-node`)?")
                 if response.status_code != 200:
                     raise httpx.HTTPStatusError(f"HTTP {response.status_code}: {response.text[:200]}",
                                                 request=response.request, response=response)
@@ -43,16 +46,28 @@ async def run(node: Node, hub_url: str, stop: asyncio.Event, ca: str | os.PathLi
                 for request in response.json()["requests"]:
                     answer = await asyncio.to_thread(_answer, node, request["envelope"])
                     await _post_answer(client, base, request["id"], answer)
+            except Unrecognised as e:
+                log.error("hub %s: %s; retrying in %.1f s", base, e, backoff)
+                await _pause(stop, backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
             except (httpx.HTTPError, ValueError, KeyError) as e:
                 if (problem := tls.failure(e, "the hub")) is not None:
                     log.error("hub %s: %s; retrying in %.1f s", base, problem, backoff)
                 else:
                     log.warning("hub %s unavailable (%s); retrying in %.1f s", base, e, backoff)
-                try:
-                    await asyncio.wait_for(stop.wait(), backoff)
-                except TimeoutError:
-                    pass
+                await _pause(stop, backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+
+class Unrecognised(Exception):
+    """The hub answers, but not to this node: unregistered, or registered with another key."""
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
 
 
 def _answer(node: Node, sealed: dict) -> dict:

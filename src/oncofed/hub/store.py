@@ -314,12 +314,16 @@ class HubStore:
         processes take disjoint rows; on SQLite the whole write is serialised anyway.
         """
         t = now()
+        waiting = (relay_requests.c.status == "queued") | (
+            (relay_requests.c.status == "claimed") & (relay_requests.c.lease_until < t))
+        with self.engine.connect() as c:  # most polls find nothing: then they write nothing either
+            if c.execute(select(relay_requests.c.id).where(relay_requests.c.node_id == node_id, waiting,
+                                                           relay_requests.c.expires_at >= t).limit(1)).first() is None:
+                return []
         with self._write() as c:
             c.execute(update(relay_requests)
                       .where(relay_requests.c.status.in_(("queued", "claimed")), relay_requests.c.expires_at < t)
                       .values(status="expired"))
-            waiting = (relay_requests.c.status == "queued") | (
-                (relay_requests.c.status == "claimed") & (relay_requests.c.lease_until < t))
             rows = c.execute(
                 select(relay_requests.c.id, relay_requests.c.envelope)
                 .where(relay_requests.c.node_id == node_id, waiting)

@@ -14,9 +14,9 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (

@@ -136,20 +136,18 @@ class Selection:
 
     @cached_property
     def ids(self) -> list[str]:
-        """The cohort's individuals as sorted ``dataset:pseudonym`` keys, for the differencing guard."""
+        """The cohort's individuals as ``dataset:pseudonym`` keys, in the order of ``frame``'s
+        rows (by dataset, then pseudonym), for the differencing guard."""
         rows = self.con.execute(
-            f"SELECT i.dataset_id || ':' || i.id AS k FROM individuals i WHERE {self._where} ORDER BY k", self._params
-        ).fetchall()
+            f"SELECT i.dataset_id || ':' || i.id FROM individuals i WHERE {self._where} ORDER BY i.dataset_id, i.id",
+            self._params).fetchall()
         return [r[0] for r in rows]
 
     def complete(self, names: list[str]) -> list[str]:
-        """The individuals with a value for every named variable (``ids``' keys, in frame
-        order): those an analysis of these variables covers."""
-        keys = cache.cached((self.fingerprint, "keys"), lambda: [r[0] for r in self.con.execute(
-            f"SELECT i.dataset_id || ':' || i.id FROM individuals i WHERE {self._where} ORDER BY i.dataset_id, i.id",
-            self._params).fetchall()])
+        """The individuals (``ids``) with a value for every named variable: those an analysis
+        of these variables covers."""
         present = self.frame(names).notna().all(axis=1).to_numpy()
-        return [k for k, keep in zip(keys, present) if keep]
+        return [k for k, keep in zip(self.ids, present) if keep]
 
     def frame(self, names: list[str]) -> pd.DataFrame:
         """One row per individual (ordered by dataset and pseudonym), one column per variable:

@@ -35,6 +35,8 @@ def test_a_log_cut_short_is_caught_against_the_hubs_anchor(tmp_path, cli, hub_db
         seq = int(anchor.split(":")[0])
         held = verify(cli, lf, name, anchor)  # while the node serves: through its door
         assert held.exit_code == 0 and "audit log intact" in held.output
+        malformed = verify(cli, lf, name, anchor[:-1])
+        assert malformed.exit_code == 1 and "expected SEQ:HASH" in malformed.output
         fed.count(where=["age >= 50"])  # the log grows past the anchor: still intact
         assert verify(cli, lf, name, anchor).exit_code == 0
 

@@ -33,7 +33,7 @@ from oncofed.catalogue.records import CatalogueError, DatasetRecord
 from oncofed.hub.fanout import OK, REFUSED, ask
 from oncofed.hub.home import HubHome
 from oncofed.hub.store import HubStore, NodeRecord, _aware, now
-from oncofed.hub.store import nodes as registered
+from oncofed.hub.store import nodes as registered_nodes
 from oncofed.hub.transports.base import Transport
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,8 @@ def _claim(c: Connection, node_id: str, t: datetime):
     so that harvests writing the same node at once, in any hub process, write one after the
     other and each sees what the one before kept; None for a node no longer registered (a
     harvest that was under way as it was removed keeps nothing)."""
-    if c.execute(select(registered.c.id).where(registered.c.id == node_id).with_for_update(read=True)).first() is None:
+    still = select(registered_nodes.c.id).where(registered_nodes.c.id == node_id).with_for_update(read=True)
+    if c.execute(still).first() is None:
         return None
     insert = postgresql.insert if c.dialect.name == "postgresql" else sqlite.insert
     c.execute(insert(catalogue_nodes).values(node_id=node_id, status="stale", attempted_at=t)

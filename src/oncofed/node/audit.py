@@ -29,6 +29,7 @@ import duckdb
 
 from oncofed.analysis.base import Partial
 from oncofed.auth.envelope import canonical
+from oncofed.errors import OncofedError
 
 OUTCOMES = ("released", "refused", "error")
 GENESIS = "0" * 64
@@ -150,7 +151,7 @@ def parse_anchor(text: str) -> tuple[int, str]:
     """An anchor as written ``SEQ:HASH`` (the hub's ``audit_seq`` and ``audit_hash``)."""
     seq, _, hash_ = text.partition(":")
     if not (seq.isdigit() and int(seq) >= 1 and len(hash_) == 64 and all(c in "0123456789abcdef" for c in hash_)):
-        raise ValueError(f"anchor {text!r}: expected SEQ:HASH, an entry number and its 64-hex-digit hash")
+        raise OncofedError(f"anchor {text!r}: expected SEQ:HASH, an entry number and its 64-hex-digit hash")
     return int(seq), hash_
 
 
